@@ -1,0 +1,51 @@
+# nearpath developer entry points. `make setup && make test` is all a fresh machine needs.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export NEARPATH_CACHE ?= $(HOME)/.cache/nearpath
+
+.PHONY: setup setup-python setup-testbeds test test-unit test-control-plane test-vm test-e2e \
+	    lint crds crds-check sanity chart-check bench-failover clean
+
+setup: setup-python setup-testbeds ## everything the tests need (idempotent)
+
+setup-python: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+setup-testbeds: setup-python
+	bash tools/setup-testbeds
+
+test: setup-python ## the README's test command: tiers 1-2 always, 3-4 when they can run
+	bash tools/run-tests
+
+test-unit: setup-python
+	$(PY) -m pytest -m unit tests/unit
+
+test-control-plane: setup-python
+	$(PY) -m pytest -m controlplane tests/controlplane
+
+test-vm: setup-python
+	$(PY) -m pytest -m vm tests/vm
+
+test-e2e: setup-python
+	$(PY) -m pytest -m e2e tests/e2e
+
+lint: setup-python
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check core operator csi target tools tests nearpath/__init__.py nearpath/cli.py nearpath/__main__.py
+	$(VENV)/bin/mypy -p nearpath
+	$(PY) tools/check_layering.py
+
+crds: setup-python ## regenerate crds/ from the pydantic models
+	$(PY) -m nearpath crds --output crds
+
+crds-check: setup-python
+	$(PY) -m nearpath crds --check crds
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,127 @@
+"""The VolumeGroup resource: metadata, spec, status, and parsing with field-named errors."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from nearpath.core import identifiers as ids
+from nearpath.core.api.spec import API_VERSION, KIND, ApiModel, VolumeGroupSpec, cel
+from nearpath.core.api.status import DiskStatus, VolumeGroupStatus
+from nearpath.core.errors import InvalidSpec
+
+
+class ObjectMeta(BaseModel):
+    """The parts of Kubernetes object metadata nearpath reads; everything else is kept as is."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="allow", frozen=True)
+
+    name: str = ""
+    namespace: str = ""
+    uid: str = ""
+    generation: int = 0
+    resource_version: str = Field("", alias="resourceVersion")
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    finalizers: list[str] = Field(default_factory=list)
+    deletion_timestamp: str | None = Field(None, alias="deletionTimestamp")
+
+
+class VolumeGroup(ApiModel):
+    """A group of disks served over iSCSI by one or more nodes, one of them ALUA optimized."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "size(self.metadata.name) <= 63 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",
+                    "metadata.name must be a DNS label of at most 63 characters (it is part of target IQNs)",
+                    ".metadata.name",
+                ),
+            ]
+        }
+    )
+
+    api_version: str = Field(API_VERSION, alias="apiVersion")
+    kind: str = Field(KIND)
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: VolumeGroupSpec
+    status: VolumeGroupStatus = Field(default_factory=VolumeGroupStatus)
+
+    @property
+    def key(self) -> str:
+        return f"{self.metadata.namespace}/{self.metadata.name}"
+
+    def target_iqn(self, node: str) -> str:
+        return ids.target_iqn(self.metadata.namespace, self.metadata.name, node)
+
+    def backstore_name(self, disk: str) -> str:
+        return ids.backstore_name(self.metadata.namespace, self.metadata.name, disk)
+
+    def disk_identities(self) -> list[DiskStatus]:
+        """Serial, WWID and LUN of every disk, in LUN order: the same on every node."""
+        out: list[DiskStatus] = []
+        for lun, disk in enumerate(self.spec.disks):
+            serial = disk.serial or ids.default_serial(self.metadata.uid, disk.name)
+            out.append(
+                DiskStatus(
+                    name=disk.name,
+                    serial=serial,
+                    wwid=ids.wwid_for_serial(serial),
+                    lun=lun,
+                    size_bytes=disk.size_bytes,
+                )
+            )
+        return out
+
+
+_PATH_PREFIX = re.compile(
+    r"^([A-Za-z][A-Za-z0-9]*(\[[0-9]*\])?(\.[A-Za-z][A-Za-z0-9]*(\[[0-9]*\])?)*): (.*)$", re.S
+)
+
+
+def render_loc(loc: tuple[int | str, ...]) -> str:
+    """``('spec', 'disks', 0, 'size')`` -> ``spec.disks[0].size`` (the API server's form)."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.startswith(("function-", "json-or-python", "lax-or-strict")) or part in {"str", "int"}:
+            continue
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+def field_errors(error: ValidationError) -> list[tuple[str, str]]:
+    """Field path and message for each problem; validators name a path relative to their model."""
+    out: list[tuple[str, str]] = []
+    for item in error.errors():
+        base = render_loc(tuple(item["loc"]))
+        message = str(item["msg"]).removeprefix("Value error, ")
+        for part in message.split("; "):
+            match = _PATH_PREFIX.match(part)
+            if match and item["type"] == "value_error":
+                rel, text = match.group(1), match.group(5)
+                path = f"{base}.{rel}" if base and not rel.startswith(("spec.", "metadata.")) else rel
+                out.append((path, text))
+            else:
+                out.append((base or "(root)", part))
+    return out
+
+
+def parse_volume_group(obj: Mapping[str, Any]) -> VolumeGroup:
+    """Validate a VolumeGroup manifest; errors name the offending fields."""
+    try:
+        vg = VolumeGroup.model_validate(dict(obj))
+    except ValidationError as exc:
+        raise InvalidSpec(field_errors(exc)) from None
+    name = vg.metadata.name
+    if name and not ids.is_dns_label(name):
+        raise InvalidSpec(
+            [("metadata.name", "must be a DNS label of at most 63 characters (it is part of target IQNs)")]
+        )
+    return vg

@@ -1,0 +1,114 @@
+"""Domain errors shared by every component.
+
+Each error carries a :class:`ErrorKind`; the CSI driver maps kinds to gRPC codes in one
+place and the operator/agent turn them into conditions. Messages are written for a storage
+admin: they say what is wrong and, where possible, what to do about it. They never hold
+secrets.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ErrorKind(enum.Enum):
+    INVALID_ARGUMENT = "InvalidArgument"
+    NOT_FOUND = "NotFound"
+    ALREADY_EXISTS = "AlreadyExists"
+    FAILED_PRECONDITION = "FailedPrecondition"
+    OUT_OF_RANGE = "OutOfRange"
+    ABORTED = "Aborted"
+    UNAVAILABLE = "Unavailable"
+    DEADLINE_EXCEEDED = "DeadlineExceeded"
+    RESOURCE_EXHAUSTED = "ResourceExhausted"
+    UNIMPLEMENTED = "Unimplemented"
+    INTERNAL = "Internal"
+
+
+class NearpathError(Exception):
+    """Base of every error nearpath raises on purpose."""
+
+    kind: ErrorKind = ErrorKind.INTERNAL
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidArgument(NearpathError):
+    kind = ErrorKind.INVALID_ARGUMENT
+
+
+class InvalidSpec(InvalidArgument):
+    """A VolumeGroup (or another API object) does not validate.
+
+    ``field_errors`` holds ``(field path, message)`` pairs, paths rendered the way the API
+    server renders them (``spec.disks[0].size``).
+    """
+
+    def __init__(self, field_errors: list[tuple[str, str]]) -> None:
+        self.field_errors = field_errors
+        super().__init__("; ".join(f"{path}: {msg}" for path, msg in field_errors))
+
+
+class NotFound(NearpathError):
+    kind = ErrorKind.NOT_FOUND
+
+
+class AlreadyExists(NearpathError):
+    kind = ErrorKind.ALREADY_EXISTS
+
+
+class FailedPrecondition(NearpathError):
+    kind = ErrorKind.FAILED_PRECONDITION
+
+
+class OutOfRange(NearpathError):
+    kind = ErrorKind.OUT_OF_RANGE
+
+
+class Aborted(NearpathError):
+    """Another operation on the same object is in flight; retry later."""
+
+    kind = ErrorKind.ABORTED
+
+
+class Unavailable(NearpathError):
+    kind = ErrorKind.UNAVAILABLE
+
+
+class DeadlineExceeded(NearpathError):
+    kind = ErrorKind.DEADLINE_EXCEEDED
+
+
+class ResourceExhausted(NearpathError):
+    kind = ErrorKind.RESOURCE_EXHAUSTED
+
+
+class Unimplemented(NearpathError):
+    kind = ErrorKind.UNIMPLEMENTED
+
+
+class CommandError(NearpathError):
+    """A host command failed or timed out. ``argv`` is already masked."""
+
+    kind = ErrorKind.INTERNAL
+
+    def __init__(
+        self, message: str, *, argv: list[str], returncode: int | None, stdout: str, stderr: str
+    ) -> None:
+        super().__init__(message)
+        self.argv = argv
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+
+
+class CommandFailed(CommandError):
+    """The command exited with a code the call site did not accept."""
+
+
+class CommandTimeout(CommandError):
+    """The command did not finish within its timeout and was killed."""
+
+    kind = ErrorKind.DEADLINE_EXCEEDED

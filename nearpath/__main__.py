@@ -1,0 +1,3 @@
+from nearpath.cli import main
+
+raise SystemExit(main())

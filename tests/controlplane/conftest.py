@@ -1,0 +1,53 @@
+"""Fixtures shared by the control-plane tier (the ``control_plane``/``kubectl`` fixtures come
+from the ``tests.fixtures.controlplane`` plugin)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.controlplane.cluster import ControlPlane
+from tests.controlplane.helpers import CRD_DIR, CRD_NAME, VG_CRD_FILE, load_crd
+from tests.fixtures.controlplane import Kubectl
+
+ESTABLISH_TIMEOUT_S = 60
+
+
+@pytest.fixture(scope="session")
+def vg_crd() -> dict[str, Any]:
+    """The VolumeGroup CRD as written in the repository."""
+    if not VG_CRD_FILE.is_file():
+        pytest.fail(f"{VG_CRD_FILE} is missing (the tier tests the repository's CRDs)", pytrace=False)
+    return load_crd()
+
+
+@pytest.fixture(scope="session")
+def installed_crds(kubectl: Kubectl, vg_crd: dict[str, Any]) -> dict[str, Any]:
+    """``kubectl apply -f crds/`` and wait until the VolumeGroup CRD is Established."""
+    applied = kubectl("apply", "-f", str(CRD_DIR))
+    assert applied.returncode == 0, f"kubectl apply -f crds/ failed: {applied.stderr}"
+    waited = kubectl(
+        "wait",
+        "--for=condition=Established",
+        f"crd/{CRD_NAME}",
+        f"--timeout={ESTABLISH_TIMEOUT_S}s",
+        timeout=ESTABLISH_TIMEOUT_S + 10,
+    )
+    assert waited.returncode == 0, f"CRD {CRD_NAME} not Established: {waited.stderr}"
+    return vg_crd
+
+
+@pytest.fixture()
+def namespace(control_plane: ControlPlane) -> Iterator[str]:
+    """A fresh namespace, deleted (asynchronously) afterwards."""
+    name = f"t-{secrets.token_hex(4)}"
+    status, body = control_plane.request(
+        "POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+    )
+    assert status == 201, f"creating namespace {name}: HTTP {status} {json.dumps(body)[:500]}"
+    yield name
+    control_plane.request("DELETE", f"/api/v1/namespaces/{name}")
