@@ -94,9 +94,7 @@ class CommandError(NearpathError):
 
     kind = ErrorKind.INTERNAL
 
-    def __init__(
-        self, message: str, *, argv: list[str], returncode: int | None, stdout: str, stderr: str
-    ) -> None:
+    def __init__(self, message: str, *, argv: list[str], returncode: int | None, stdout: str, stderr: str) -> None:
         super().__init__(message)
         self.argv = argv
         self.returncode = returncode

@@ -14,15 +14,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class CommonSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NEARPATH_", extra="ignore", frozen=True)
 
-    log_level: Literal["debug", "info", "warning", "error"] = Field(
-        "info", description="Log level of the process."
-    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level of the process.")
     log_format: Literal["json", "text"] = Field(
         "json", description="`json`: one JSON object per line; `text`: for humans."
     )
     metrics_port: int = Field(
         0, ge=0, le=65535, description="Port of the Prometheus /metrics endpoint; 0 turns it off."
     )
-    kubeconfig: str | None = Field(
-        None, description="Path of a kubeconfig; unset means in-cluster configuration."
-    )
+    kubeconfig: str | None = Field(None, description="Path of a kubeconfig; unset means in-cluster configuration.")

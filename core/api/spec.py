@@ -123,9 +123,7 @@ Cidr = Annotated[
     AfterValidator(_check_cidr),
     Field(
         max_length=64,
-        json_schema_extra={
-            "x-kubernetes-validations": [cel("isCIDR(self)", "must be a CIDR such as 10.0.0.0/24")]
-        },
+        json_schema_extra={"x-kubernetes-validations": [cel("isCIDR(self)", "must be a CIDR such as 10.0.0.0/24")]},
     ),
 ]
 
@@ -191,9 +189,7 @@ class Disk(ApiModel):
         }
     )
 
-    name: DnsLabel = Field(
-        description="Disk name, unique in the group (a DNS label). Also the LUN's order key."
-    )
+    name: DnsLabel = Field(description="Disk name, unique in the group (a DNS label). Also the LUN's order key.")
     size: Quantity = Field(description="Size as a Kubernetes quantity (e.g. 10Gi), at least 1Mi.")
     serial: str | None = Field(
         None,
@@ -251,8 +247,7 @@ class Backing(ApiModel):
     def _not_replicated(self) -> Backing:
         if self.type is BackingType.REPLICATED:
             raise ValueError(
-                "type: replicated backing is not yet supported "
-                "(reserved for a later release), use local or shared"
+                "type: replicated backing is not yet supported (reserved for a later release), use local or shared"
             )
         return self
 
@@ -371,8 +366,7 @@ class Failover(ApiModel):
     def _non_optimized_state(self) -> Failover:
         if self.non_optimized_state not in (AluaState.ACTIVE_NON_OPTIMIZED, AluaState.STANDBY):
             raise ValueError(
-                "nonOptimizedState: must be active-non-optimized or standby, "
-                f"not {self.non_optimized_state.value!r}"
+                f"nonOptimizedState: must be active-non-optimized or standby, not {self.non_optimized_state.value!r}"
             )
         return self
 
@@ -436,20 +430,14 @@ class VolumeGroupSpec(ApiModel):
                 continue
             head = disk.serial[: ids.SERIAL_NAA_DIGITS]
             if head in prefixes:
-                problems.append(
-                    f"disks: serials of {prefixes[head]!r} and {disk.name!r} share their first 25 digits"
-                )
+                problems.append(f"disks: serials of {prefixes[head]!r} and {disk.name!r} share their first 25 digits")
             prefixes[head] = disk.name
-        if self.backing.type is BackingType.LOCAL and (
-            self.placement.nodes is None or len(self.placement.nodes) != 1
-        ):
+        if self.backing.type is BackingType.LOCAL and (self.placement.nodes is None or len(self.placement.nodes) != 1):
             problems.append("placement.nodes: local backing needs exactly one node in placement.nodes")
         if self.backing.type is BackingType.SHARED:
             for index, disk in enumerate(self.disks):
                 if disk.source is None or (disk.source.path is None and not disk.source.node_paths):
-                    problems.append(
-                        f"disks[{index}].source: shared backing needs source.path (or source.nodePaths)"
-                    )
+                    problems.append(f"disks[{index}].source: shared backing needs source.path (or source.nodePaths)")
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -78,9 +78,7 @@ class VolumeGroup(ApiModel):
         return out
 
 
-_PATH_PREFIX = re.compile(
-    r"^([A-Za-z][A-Za-z0-9]*(\[[0-9]*\])?(\.[A-Za-z][A-Za-z0-9]*(\[[0-9]*\])?)*): (.*)$", re.S
-)
+_PATH_PREFIX = re.compile(r"^([A-Za-z][A-Za-z0-9]*(\[[0-9]*\])?(\.[A-Za-z][A-Za-z0-9]*(\[[0-9]*\])?)*): (.*)$", re.S)
 
 
 def render_loc(loc: tuple[int | str, ...]) -> str:

@@ -66,9 +66,7 @@ def test_every_spec_and_status_field_is_documented(generated: dict[str, Any]) ->
     undocumented = [
         path
         for path, node in _walk(_schema(generated))
-        if path.startswith((".spec.", ".status."))
-        and not path.endswith(("[]", "{}"))
-        and not node.get("description")
+        if path.startswith((".spec.", ".status.")) and not path.endswith(("[]", "{}")) and not node.get("description")
     ]
     assert undocumented == []
 

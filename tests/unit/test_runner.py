@@ -19,9 +19,7 @@ def test_runs_argv_without_a_shell() -> None:
 
 def test_unaccepted_exit_code_raises_with_masked_argv_and_output() -> None:
     with pytest.raises(CommandFailed) as caught:
-        HostRunner().run(
-            ["sh", "-c", "echo s3cr3tpass >&2; exit 3", "s3cr3tpass"], timeout=10, secrets=["s3cr3tpass"]
-        )
+        HostRunner().run(["sh", "-c", "echo s3cr3tpass >&2; exit 3", "s3cr3tpass"], timeout=10, secrets=["s3cr3tpass"])
     err = caught.value
     assert err.returncode == 3
     assert "s3cr3tpass" not in " ".join(err.argv) + err.stderr + err.message
