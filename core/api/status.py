@@ -66,6 +66,13 @@ class TargetStatus(ApiModel):
     portals: list[str] = Field(default_factory=list, description="Portals (ip:port) of the target.")
     alua_state: AluaState | None = Field(None, description="ALUA access state the target reports now.")
     port_group_id: int | None = Field(None, description="ALUA target port group id applied.")
+    devices_present: bool | None = Field(
+        None,
+        description=(
+            "Every disk's device or file exists on this node (reported for every group the node may serve, "
+            "before it is assigned: the operator only assigns nodes that can reach the data)."
+        ),
+    )
     ready: bool = Field(False, description="The target serves every disk with the assigned state.")
     sessions: int = Field(0, ge=0, description="Logged-in iSCSI sessions.")
     message: str = Field("", max_length=4096, description="Why it is not ready, or what was last done.")

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nearpath.core import identifiers as ids
-from nearpath.core.api.spec import API_VERSION, KIND, ApiModel, VolumeGroupSpec, cel
+from nearpath.core.api.spec import API_VERSION, KIND, ApiModel, LocalBacking, VolumeGroupSpec, cel
 from nearpath.core.api.status import DiskStatus, VolumeGroupStatus
 from nearpath.core.errors import InvalidSpec
 
@@ -60,6 +60,32 @@ class VolumeGroup(ApiModel):
 
     def backstore_name(self, disk: str) -> str:
         return ids.backstore_name(self.metadata.namespace, self.metadata.name, disk)
+
+    def device_path(self, disk_name: str, node: str) -> str:
+        """Where ``disk_name``'s data lives on ``node``.
+
+        ``shared``: the disk's ``source.nodePaths`` entry for the node, else ``source.path``.
+        ``local``: ``source.path`` if set, else the sparse file
+        ``<backing.local.directory>/<namespace>/<name>/<disk>.img`` the agent creates.
+        """
+        disk = self.spec.disk(disk_name)
+        source = disk.source
+        if source is not None:
+            for entry in source.node_paths or []:
+                if entry.node == node:
+                    return entry.path
+            if source.path:
+                return source.path
+        local = self.spec.backing.local or LocalBacking()
+        return f"{local.directory.rstrip('/')}/{self.metadata.namespace}/{self.metadata.name}/{disk.name}.img"
+
+    def allows_node(self, node: str, labels: Mapping[str, str]) -> bool:
+        """Whether placement lets ``node`` (with ``labels``) serve the group."""
+        placement = self.spec.placement
+        if placement.nodes is not None and node not in placement.nodes:
+            return False
+        selector = placement.node_selector or {}
+        return all(labels.get(key) == value for key, value in selector.items())
 
     def disk_identities(self) -> list[DiskStatus]:
         """Serial, WWID and LUN of every disk, in LUN order: the same on every node."""

@@ -140,3 +140,20 @@ def test_initiator_names_accepted(name: str) -> None:
 )
 def test_initiator_names_rejected(name: str) -> None:
     assert not ids.is_initiator_name(name)
+
+
+def test_device_paths_per_backing() -> None:
+    local = parse_volume_group(VALID_SAMPLES[0].manifest)
+    assert local.device_path("data", "node-a") == "/var/lib/nearpath/volumes/default/pg-data/data.img"
+    shared = parse_volume_group(VALID_SAMPLES[1].manifest)
+    assert shared.device_path("root", "node-a") == "/dev/disk/by-id/virtio-shared0"
+    assert shared.device_path("root", "node-c") == "/dev/sdb"
+    assert shared.device_path("scratch", "node-c") == "/srv/nearpath/scratch.img"
+
+
+def test_placement_allows_nodes() -> None:
+    shared = parse_volume_group(VALID_SAMPLES[1].manifest)
+    assert shared.allows_node("node-a", {}) and not shared.allows_node("node-x", {})
+    external = parse_volume_group(VALID_SAMPLES[2].manifest)
+    assert external.allows_node("any", {"nearpath.io/san": "true"})
+    assert not external.allows_node("any", {})
