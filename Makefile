@@ -41,11 +41,15 @@ lint: setup-python
 	$(VENV)/bin/mypy -p nearpath
 	$(PY) tools/check_layering.py
 
-crds: setup-python ## regenerate crds/ from the pydantic models
+crds: setup-python ## regenerate crds/ (and the chart's copy) from the pydantic models
 	$(PY) -m nearpath crds --output crds
+	$(PY) -m nearpath crds --output charts/nearpath/crds
 
 crds-check: setup-python
 	$(PY) -m nearpath crds --check crds
+
+chart-check: setup-python ## helm lint, template, server dry-run, CRDs in the chart equal crds/
+	bash tools/chart-check
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

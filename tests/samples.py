@@ -48,7 +48,7 @@ SHARED = _vg(
         "disks": [
             {
                 "name": "root",
-                "size": 21474836480,
+                "size": "20Gi",
                 "serial": "a1b2c3d4e5f60718293a4b5c6d7e8f90",
                 "source": {
                     "path": "/dev/disk/by-id/virtio-shared0",
@@ -131,7 +131,8 @@ INVALID_SAMPLES: list[Sample] = [
     ),
     Sample("size-zero", _mutate(LOCAL, _set("spec.disks.0.size", "0")), "spec.disks[0].size"),
     Sample("size-below-1Mi", _mutate(LOCAL, _set("spec.disks.0.size", "1023Ki")), "spec.disks[0].size"),
-    Sample("size-negative-int", _mutate(LOCAL, _set("spec.disks.0.size", -5)), "spec.disks[0].size"),
+    Sample("size-negative", _mutate(LOCAL, _set("spec.disks.0.size", "-5Gi")), "spec.disks[0].size"),
+    Sample("size-integer-not-string", _mutate(LOCAL, _set("spec.disks.0.size", 1073741824)), "spec.disks[0].size"),
     Sample("size-not-quantity", _mutate(LOCAL, _set("spec.disks.0.size", "10XB")), "spec.disks[0].size"),
     Sample("unknown-backing", _mutate(LOCAL, _set("spec.backing.type", "nfs")), "spec.backing.type"),
     Sample(
@@ -182,11 +183,6 @@ INVALID_SAMPLES: list[Sample] = [
         "serial-not-hex", _mutate(SHARED, _set("spec.disks.0.serial", "not-a-serial")), "spec.disks[0].serial"
     ),
     Sample(
-        "serials-share-naa-digits",
-        _mutate(SHARED, _set("spec.disks.1.serial", "a1b2c3d4e5f60718293a4b5c6dffffff")),
-        "spec.disks",
-    ),
-    Sample(
         "unknown-alua-mode",
         _mutate(LOCAL, _set("spec.failover.aluaMode", "sometimes")),
         "spec.failover.aluaMode",
@@ -202,4 +198,16 @@ INVALID_SAMPLES: list[Sample] = [
         "spec.disks[1].source.path",
     ),
     Sample("name-too-long", _mutate(LOCAL, _set("metadata.name", "v" * 64)), "metadata.name"),
+]
+
+
+# Rejected by the models (and so by the CSI driver and the operator, which refuses to serve the
+# group and says why in its conditions) but not by the CRD: an O(n^2) comparison of serial
+# prefixes across disks is beyond the API server's CEL cost budget.
+MODEL_ONLY_INVALID_SAMPLES: list[Sample] = [
+    Sample(
+        "serials-share-naa-digits",
+        _mutate(SHARED, _set("spec.disks.1.serial", "a1b2c3d4e5f60718293a4b5c6dffffff")),
+        "spec.disks",
+    ),
 ]

@@ -85,6 +85,7 @@ class TargetStatus(ApiModel):
 class Attachment(ApiModel):
     initiator: str = Field(max_length=223, description="Initiator name of the attached node.")
     node: NodeName = Field(description="Node the group is attached to.")
+    read_only: bool = Field(False, description="Published read-only (the node mounts it read-only).")
 
 
 class DiskStatus(ApiModel):
@@ -103,6 +104,13 @@ class VolumeGroupStatus(ApiModel):
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     optimized_node: str | None = Field(None, description="Node whose target is Active/Optimized now.")
+    failed_over_from: str | None = Field(
+        None,
+        description=(
+            "Node that lost Active/Optimized through a failover and has not got it back; moving back to it "
+            "follows spec.failover.autoFailback (with the operator's failback delay)."
+        ),
+    )
     disks: list[DiskStatus] = Field(
         default_factory=list,
         description="Identity of each disk.",

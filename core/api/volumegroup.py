@@ -14,6 +14,9 @@ from nearpath.core.api.status import DiskStatus, VolumeGroupStatus
 from nearpath.core.errors import InvalidSpec
 
 
+MAX_NAME_LENGTH = 63
+
+
 class ObjectMeta(BaseModel):
     """The parts of Kubernetes object metadata nearpath reads; everything else is kept as is."""
 
@@ -37,9 +40,8 @@ class VolumeGroup(ApiModel):
         json_schema_extra={
             "x-kubernetes-validations": [
                 cel(
-                    "size(self.metadata.name) <= 63 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",
-                    "metadata.name must be a DNS label of at most 63 characters (it is part of target IQNs)",
-                    ".metadata.name",
+                    "size(self.metadata.name) <= 63",
+                    "metadata.name must be at most 63 characters (it is part of target IQNs and LIO names)",
                 ),
             ]
         }
@@ -143,9 +145,6 @@ def parse_volume_group(obj: Mapping[str, Any]) -> VolumeGroup:
         vg = VolumeGroup.model_validate(dict(obj))
     except ValidationError as exc:
         raise InvalidSpec(field_errors(exc)) from None
-    name = vg.metadata.name
-    if name and not ids.is_dns_label(name):
-        raise InvalidSpec(
-            [("metadata.name", "must be a DNS label of at most 63 characters (it is part of target IQNs)")]
-        )
+    if len(vg.metadata.name) > MAX_NAME_LENGTH:
+        raise InvalidSpec([("metadata.name", "must be at most 63 characters (it is part of target IQNs and LIO names)")])
     return vg

@@ -8,7 +8,7 @@ from nearpath.core import identifiers as ids
 from nearpath.core.api import AluaState, BackingType, VolumeGroup, parse_volume_group
 from nearpath.core.errors import InvalidSpec
 from nearpath.core.quantity import format_bytes, parse_bytes
-from tests.samples import INVALID_SAMPLES, VALID_SAMPLES, Sample
+from tests.samples import INVALID_SAMPLES, MODEL_ONLY_INVALID_SAMPLES, VALID_SAMPLES, Sample
 
 pytestmark = pytest.mark.unit
 
@@ -25,7 +25,7 @@ def test_valid_sample_parses(sample: Sample) -> None:
     assert [d.name for d in vg.spec.disks] == [d["name"] for d in sample.manifest["spec"]["disks"]]
 
 
-@pytest.mark.parametrize("sample", INVALID_SAMPLES, ids=lambda s: s.id)
+@pytest.mark.parametrize("sample", INVALID_SAMPLES + MODEL_ONLY_INVALID_SAMPLES, ids=lambda s: s.id)
 def test_invalid_sample_is_rejected_naming_the_field(sample: Sample) -> None:
     with pytest.raises(InvalidSpec) as caught:
         parse_volume_group(sample.manifest)
@@ -57,7 +57,7 @@ def test_wire_form_round_trips() -> None:
         assert "preferredNode" in str(vg.to_wire()) or vg.spec.placement.preferred_node is None
 
 
-def test_integer_sizes_are_accepted_as_bytes() -> None:
+def test_sizes_are_quantity_strings() -> None:
     vg = parse_volume_group(VALID_SAMPLES[1].manifest)
     assert vg.spec.disks[0].size_bytes == 20 * 1024**3
 
