@@ -200,14 +200,3 @@ INVALID_SAMPLES: list[Sample] = [
     Sample("name-too-long", _mutate(LOCAL, _set("metadata.name", "v" * 64)), "metadata.name"),
 ]
 
-
-# Rejected by the models (and so by the CSI driver and the operator, which refuses to serve the
-# group and says why in its conditions) but not by the CRD: an O(n^2) comparison of serial
-# prefixes across disks is beyond the API server's CEL cost budget.
-MODEL_ONLY_INVALID_SAMPLES: list[Sample] = [
-    Sample(
-        "serials-share-naa-digits",
-        _mutate(SHARED, _set("spec.disks.1.serial", "a1b2c3d4e5f60718293a4b5c6dffffff")),
-        "spec.disks",
-    ),
-]

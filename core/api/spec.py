@@ -382,6 +382,12 @@ class VolumeGroupSpec(ApiModel):
                     "shared backing needs source.path (or source.nodePaths) on every disk",
                     ".disks",
                 ),
+                cel(
+                    "self.disks.all(d, !has(d.serial) || self.disks.all(e, !has(e.serial) || e.name == d.name || "
+                    "e.serial.substring(0, 25) != d.serial.substring(0, 25)))",
+                    "disk serials must differ in their first 25 digits (LIO derives the WWID from them)",
+                    ".disks",
+                ),
             ]
         }
     )

@@ -20,6 +20,7 @@ certificate carries SAN IPs 127.0.0.1 and 10.0.2.2; see :meth:`ControlPlane.gues
 from __future__ import annotations
 
 import atexit
+import ctypes
 import datetime as dt
 import ipaddress
 import json
@@ -113,9 +114,7 @@ def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:
     path.chmod(0o600)
 
 
-def _builder(
-    subject: str, issuer: x509.Name | None, pub: ec.EllipticCurvePublicKey
-) -> x509.CertificateBuilder:
+def _builder(subject: str, issuer: x509.Name | None, pub: ec.EllipticCurvePublicKey) -> x509.CertificateBuilder:
     now = dt.datetime.now(dt.UTC)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
     return (
@@ -134,9 +133,7 @@ def make_ca(directory: Path) -> tuple[KeyPair, ec.EllipticCurvePrivateKey, x509.
     cert = (
         _builder("nearpath-test-ca", None, key.public_key())
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-        )
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
         .sign(key, hashes.SHA256())
     )
     pair = KeyPair(directory / "ca.crt", directory / "ca.key")
@@ -145,9 +142,7 @@ def make_ca(directory: Path) -> tuple[KeyPair, ec.EllipticCurvePrivateKey, x509.
     return pair, key, cert
 
 
-def make_serving_cert(
-    directory: Path, ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate
-) -> KeyPair:
+def make_serving_cert(directory: Path, ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate) -> KeyPair:
     key = ec.generate_private_key(ec.SECP256R1())
     ips = ["127.0.0.1", GUEST_HOST_IP, "10.0.0.1"]
     dns = [
@@ -176,9 +171,7 @@ def make_sa_keys(directory: Path) -> KeyPair:
     key = ec.generate_private_key(ec.SECP256R1())
     pair = KeyPair(directory / "sa.pub", directory / "sa.key")
     pair.cert.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     _write_key(key, pair.key)
     return pair
@@ -232,6 +225,15 @@ class Proc:
                 self.popen.wait(timeout=10.0)
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGKILL when the starting thread dies, so even a
+    SIGKILLed pytest leaves no etcd/apiserver behind (start from the main thread)."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
 def start_process(name: str, argv: list[str], log: Path, env: Mapping[str, str] | None = None) -> Proc:
     with log.open("ab") as out:
         popen = subprocess.Popen(
@@ -240,6 +242,7 @@ def start_process(name: str, argv: list[str], log: Path, env: Mapping[str, str] 
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # a Ctrl-C in the terminal must not skip our orderly stop
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only calls prctl
             env=dict(env) if env is not None else None,
         )
     STARTED_PROCESSES[popen.pid] = argv[0]
@@ -272,6 +275,7 @@ class ControlPlane:
         )
         self.workdir = Path(tempfile.mkdtemp(prefix="nearpath-cp-"))
         self.procs: list[Proc] = []
+        self._retired: list[Proc] = []  # processes already stopped (restarts)
         self.port = 0
         self.startup_seconds = 0.0
         self._ca: KeyPair | None = None
@@ -355,9 +359,9 @@ class ControlPlane:
         t0 = time.monotonic()
         try:
             self._write_credentials()
-            self.kubeconfig_for(ADMIN)
             self._start_etcd()
             self._start_apiserver()
+            self.kubeconfig_for(ADMIN)
             self.wait_ready(self.ready_timeout_s)
             if self.with_controller_manager:
                 self._start_controller_manager()
@@ -378,8 +382,17 @@ class ControlPlane:
         if not self.keep_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
+    def restart_controller_manager(self) -> None:
+        """Restart kube-controller-manager, e.g. after installing CRDs: its garbage collector
+        otherwise learns about new resources only at its 30 s discovery resync."""
+        for proc in [p for p in self.procs if p.name == "kube-controller-manager"]:
+            proc.terminate()
+            self.procs.remove(proc)
+            self._retired.append(proc)
+        self._start_controller_manager()
+
     def leftover_pids(self) -> list[int]:
-        return [p.pid for p in self.procs if process_alive(p.pid, p.exe)]
+        return [p.pid for p in self.procs + self._retired if process_alive(p.pid, p.exe)]
 
     def log_tails(self, lines: int = 40) -> str:
         return "\n".join(f"----- {p.name} ({p.log}) -----\n{p.tail(lines)}" for p in self.procs)
@@ -428,9 +441,7 @@ class ControlPlane:
             except (OSError, ssl.SSLError) as exc:
                 last = repr(exc)
             time.sleep(0.25)
-        raise ControlPlaneError(
-            f"kube-apiserver not ready after {timeout_s:.0f}s ({last})\n{self.log_tails()}"
-        )
+        raise ControlPlaneError(f"kube-apiserver not ready after {timeout_s:.0f}s ({last})\n{self.log_tails()}")
 
     # -- internals ----------------------------------------------------------------------------
     def _check_alive(self) -> None:
@@ -522,8 +533,7 @@ class ControlPlane:
                 return
             time.sleep(0.25)
         raise ControlPlaneError(
-            f"kube-controller-manager did not create default/default within {timeout_s:.0f}s\n"
-            + self.log_tails()
+            f"kube-controller-manager did not create default/default within {timeout_s:.0f}s\n" + self.log_tails()
         )
 
 

@@ -26,7 +26,7 @@ def vg_crd() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def installed_crds(kubectl: Kubectl, vg_crd: dict[str, Any]) -> dict[str, Any]:
+def installed_crds(control_plane: ControlPlane, kubectl: Kubectl, vg_crd: dict[str, Any]) -> dict[str, Any]:
     """``kubectl apply -f crds/`` and wait until the VolumeGroup CRD is Established."""
     applied = kubectl("apply", "-f", str(CRD_DIR))
     assert applied.returncode == 0, f"kubectl apply -f crds/ failed: {applied.stderr}"
@@ -38,6 +38,7 @@ def installed_crds(kubectl: Kubectl, vg_crd: dict[str, Any]) -> dict[str, Any]:
         timeout=ESTABLISH_TIMEOUT_S + 10,
     )
     assert waited.returncode == 0, f"CRD {CRD_NAME} not Established: {waited.stderr}"
+    control_plane.restart_controller_manager()  # the garbage collector must know the new kinds now
     return vg_crd
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable
@@ -12,7 +13,8 @@ from typing import Any
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CRD_DIR = REPO_ROOT / "crds"
+# NEARPATH_CRD_DIR: test another CRD directory (e.g. one rendered from the Helm chart).
+CRD_DIR = Path(os.environ.get("NEARPATH_CRD_DIR") or REPO_ROOT / "crds")
 VG_CRD_FILE = CRD_DIR / "nearpath.io_volumegroups.yaml"
 GROUP = "nearpath.io"
 VERSION = "v1alpha1"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import subprocess
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from tests.controlplane.helpers import (
     VERSION,
     crd_version,
     match_field,
+    poll,
     schema_at,
     status_probe,
     vg_path,
@@ -70,9 +72,21 @@ def _normalise(text: str) -> str:
     return " ".join(text.split())
 
 
+def explain(kubectl: Kubectl, what: str, timeout_s: float = 30.0) -> subprocess.CompletedProcess[str]:
+    """kubectl explain, retried: the CRD's OpenAPI is published a moment after Established."""
+    result: list[subprocess.CompletedProcess[str]] = []
+
+    def attempt() -> bool:
+        result[:] = [kubectl("explain", what, f"--api-version={GROUP}/{VERSION}")]
+        return result[0].returncode == 0
+
+    assert poll(attempt, timeout_s, interval_s=1.0), f"kubectl explain {what}: {result[0].stderr}"
+    return result[0]
+
+
 @pytest.mark.parametrize("field", ["name", "size"])
 def test_explain_documents_disk_fields(installed_crds: dict[str, Any], kubectl: Kubectl, field: str) -> None:
-    got = kubectl("explain", "volumegroup.spec.disks", f"--api-version={GROUP}/{VERSION}", check=True)
+    got = explain(kubectl, "volumegroup.spec.disks")
     assert re.search(rf"^\s+{field}\s+<\w+>", got.stdout, re.M), (
         f"kubectl explain volumegroup.spec.disks does not list {field!r}:\n{got.stdout}"
     )

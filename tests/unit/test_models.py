@@ -8,7 +8,7 @@ from nearpath.core import identifiers as ids
 from nearpath.core.api import AluaState, BackingType, VolumeGroup, parse_volume_group
 from nearpath.core.errors import InvalidSpec
 from nearpath.core.quantity import format_bytes, parse_bytes
-from tests.samples import INVALID_SAMPLES, MODEL_ONLY_INVALID_SAMPLES, VALID_SAMPLES, Sample
+from tests.samples import INVALID_SAMPLES, VALID_SAMPLES, Sample
 
 pytestmark = pytest.mark.unit
 
@@ -25,7 +25,7 @@ def test_valid_sample_parses(sample: Sample) -> None:
     assert [d.name for d in vg.spec.disks] == [d["name"] for d in sample.manifest["spec"]["disks"]]
 
 
-@pytest.mark.parametrize("sample", INVALID_SAMPLES + MODEL_ONLY_INVALID_SAMPLES, ids=lambda s: s.id)
+@pytest.mark.parametrize("sample", INVALID_SAMPLES, ids=lambda s: s.id)
 def test_invalid_sample_is_rejected_naming_the_field(sample: Sample) -> None:
     with pytest.raises(InvalidSpec) as caught:
         parse_volume_group(sample.manifest)
