@@ -81,6 +81,7 @@ class FakeKube:
     _nodes: dict[str, Obj] = field(default_factory=dict)
     _log: list[tuple[int, str, Obj]] = field(default_factory=list)
     _rv: int = 0
+    _lease_rv: int = 0
     _cond: threading.Condition = field(default_factory=threading.Condition)
     _failures: dict[str, list[NearpathError]] = field(default_factory=dict)
 
@@ -303,15 +304,53 @@ class FakeKube:
         field_manager: str = "nearpath",
     ) -> Obj:
         self._check_failure("apply_lease")
-        lease = {
+        self._lease_rv += 1
+        lease: Obj = {
             "apiVersion": "coordination.k8s.io/v1",
             "kind": "Lease",
-            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels or {})},
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": dict(labels or {}),
+                "resourceVersion": str(self._lease_rv),
+            },
             "spec": {
                 "holderIdentity": holder,
                 "leaseDurationSeconds": duration_seconds,
                 "renewTime": _rfc3339(self.clock()),
             },
+        }
+        self._leases[(namespace, name)] = lease
+        return copy.deepcopy(lease)
+
+    def update_lease(
+        self,
+        namespace: str,
+        name: str,
+        spec: Obj,
+        resource_version: str | None,
+        labels: dict[str, str] | None = None,
+    ) -> Obj:
+        self._check_failure("update_lease")
+        current = self._leases.get((namespace, name))
+        if resource_version is None and current is not None:
+            raise Conflict(f"Lease {namespace}/{name} was created concurrently")
+        if resource_version is not None:
+            if current is None:
+                raise NotFound(f"Lease {namespace}/{name} not found")
+            if current["metadata"].get("resourceVersion") != resource_version:
+                raise Conflict(f"Lease {namespace}/{name} changed concurrently")
+        self._lease_rv += 1
+        lease: Obj = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": dict(labels or {}),
+                "resourceVersion": str(self._lease_rv),
+            },
+            "spec": copy.deepcopy(spec),
         }
         self._leases[(namespace, name)] = lease
         return copy.deepcopy(lease)

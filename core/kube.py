@@ -81,6 +81,21 @@ class KubeApi(Protocol):
         """Create or renew a Lease held by ``holder`` with renewTime now."""
         ...
 
+    def update_lease(
+        self,
+        namespace: str,
+        name: str,
+        spec: Obj,
+        resource_version: str | None,
+        labels: dict[str, str] | None = None,
+    ) -> Obj:
+        """Compare-and-swap write of a whole Lease (leader election).
+
+        ``resource_version`` None creates it (Conflict if it exists); otherwise replaces it only if
+        it is unchanged since it was read at that version (Conflict if not, NotFound if gone).
+        """
+        ...
+
     # Nodes and events
     def list_nodes(self, label_selector: str | None = None) -> list[Obj]: ...
 
@@ -144,6 +159,22 @@ class ClusterKube:
             return Unavailable(f"{what}: forbidden: {_api_message(body)}")
         return Unavailable(f"{what}: API server error {status}: {reason}")
 
+    def _server_side_apply(self, path: str, body: Obj, field_manager: str) -> Obj:
+        """PATCH with application/apply-patch+yaml (force): the generated client cannot choose
+        that content type for every resource, so the request is made through ``call_api``."""
+        result = self._api_client.call_api(
+            path,
+            "PATCH",
+            query_params=[("fieldManager", field_manager), ("force", "true")],
+            header_params={"Content-Type": "application/apply-patch+yaml", "Accept": "application/json"},
+            body=body,
+            response_type="object",
+            auth_settings=["BearerToken"],
+            _return_http_data_only=True,
+            _request_timeout=30,
+        )
+        return dict(result)
+
     # VolumeGroups ------------------------------------------------------------------------
     def get_volume_group(self, namespace: str, name: str) -> Obj | None:
         try:
@@ -176,9 +207,8 @@ class ClusterKube:
             body = {**patch, "metadata": {**patch.get("metadata", {}), "resourceVersion": resource_version}}
         try:
             return dict(
-                self._custom.patch_namespaced_custom_object(
-                    GROUP, VERSION, namespace, PLURAL, name, body, _content_type="application/merge-patch+json"
-                )
+                # the generated client sends custom-object patches as merge patches
+                self._custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, body)
             )
         except self._client.ApiException as exc:
             raise self._translate(exc, f"VolumeGroup {namespace}/{name}") from None
@@ -194,18 +224,10 @@ class ClusterKube:
 
     def apply_volume_group_status(self, namespace: str, name: str, status: Obj, field_manager: str) -> Obj:
         try:
-            return dict(
-                self._custom.patch_namespaced_custom_object_status(
-                    GROUP,
-                    VERSION,
-                    namespace,
-                    PLURAL,
-                    name,
-                    status_apply_body(namespace, name, status),
-                    field_manager=field_manager,
-                    force=True,
-                    _content_type="application/apply-patch+yaml",
-                )
+            return self._server_side_apply(
+                f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}/status",
+                status_apply_body(namespace, name, status),
+                field_manager,
             )
         except self._client.ApiException as exc:
             raise self._translate(exc, f"VolumeGroup {namespace}/{name} status") from None
@@ -280,16 +302,34 @@ class ClusterKube:
             "spec": {"holderIdentity": holder, "leaseDurationSeconds": duration_seconds, "renewTime": now_rfc3339()},
         }
         try:
-            lease = self._coord.patch_namespaced_lease(
-                name,
-                namespace,
-                body,
-                field_manager=field_manager,
-                force=True,
-                _content_type="application/apply-patch+yaml",
+            return self._server_side_apply(
+                f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}", body, field_manager
             )
         except self._client.ApiException as exc:
             raise self._translate(exc, f"Lease {namespace}/{name}") from None
+
+    def update_lease(
+        self,
+        namespace: str,
+        name: str,
+        spec: Obj,
+        resource_version: str | None,
+        labels: dict[str, str] | None = None,
+    ) -> Obj:
+        metadata: Obj = {"name": name, "namespace": namespace, "labels": labels or {}}
+        if resource_version is not None:
+            metadata["resourceVersion"] = resource_version
+        body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": metadata, "spec": spec}
+        try:
+            if resource_version is None:
+                lease = self._coord.create_namespaced_lease(namespace, body)
+            else:
+                lease = self._coord.replace_namespaced_lease(name, namespace, body)
+        except self._client.ApiException as exc:
+            error = self._translate(exc, f"Lease {namespace}/{name}")
+            if isinstance(error, AlreadyExists):
+                raise Conflict(f"Lease {namespace}/{name} was created concurrently") from None
+            raise error from None
         return dict(self._api_client.sanitize_for_serialization(lease))
 
     # Nodes and events --------------------------------------------------------------------
@@ -308,7 +348,7 @@ class ClusterKube:
         body = {
             "apiVersion": "events.k8s.io/v1",
             "kind": "Event",
-            "metadata": {"generateName": f"{meta.get('name', 'nearpath')}.", "namespace": namespace},
+            "metadata": {"generateName": f"{meta.get('name', 'nearpath')}-", "namespace": namespace},
             "eventTime": now_rfc3339(),
             "reportingController": f"nearpath.io/{component}",
             "reportingInstance": component,

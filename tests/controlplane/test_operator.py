@@ -98,10 +98,10 @@ def _server_acceptable(node: Any) -> Any:
             for rule in value:
                 if any(f in rule.get("rule", "") for f in ("quantity(", "exists_one(")):
                     continue
-                rule = {k: v for k, v in rule.items() if k != "reason"}
-                if str(rule.get("fieldPath", "")).startswith(".metadata"):
-                    rule.pop("fieldPath")
-                rules.append(rule)
+                kept = {k: v for k, v in rule.items() if k != "reason"}
+                if str(kept.get("fieldPath", "")).startswith(".metadata"):
+                    kept.pop("fieldPath")
+                rules.append(kept)
             out[key] = rules
         else:
             out[key] = _server_acceptable(value)
