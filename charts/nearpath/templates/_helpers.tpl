@@ -1,0 +1,92 @@
+{{/* Chart name, truncated to the DNS label limit. */}}
+{{- define "nearpath.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name: the prefix of every object name. */}}
+{{- define "nearpath.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Name of a component's objects: include "nearpath.componentName" (list . "operator") */}}
+{{- define "nearpath.componentName" -}}
+{{- $root := index . 0 }}
+{{- printf "%s-%s" (include "nearpath.fullname" $root | trunc 45 | trimSuffix "-") (index . 1) }}
+{{- end }}
+
+{{/* Labels every object carries: include "nearpath.labels" (list . "operator") */}}
+{{- define "nearpath.labels" -}}
+{{- $root := index . 0 }}
+helm.sh/chart: {{ printf "%s-%s" $root.Chart.Name $root.Chart.Version | replace "+" "_" }}
+{{ include "nearpath.selectorLabels" . }}
+app.kubernetes.io/version: {{ $root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ $root.Release.Service }}
+app.kubernetes.io/part-of: nearpath
+{{- with $root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Selector labels of a component: include "nearpath.selectorLabels" (list . "operator") */}}
+{{- define "nearpath.selectorLabels" -}}
+{{- $root := index . 0 }}
+app.kubernetes.io/name: {{ include "nearpath.name" $root }}
+app.kubernetes.io/instance: {{ $root.Release.Name }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- end }}
+
+{{/* The nearpath image reference. */}}
+{{- define "nearpath.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/* Environment every nearpath process gets (settings are NEARPATH_* variables). */}}
+{{- define "nearpath.commonEnv" -}}
+- name: NEARPATH_LOG_LEVEL
+  value: {{ .Values.logLevel | quote }}
+- name: NEARPATH_LOG_FORMAT
+  value: {{ .Values.logFormat | quote }}
+- name: NEARPATH_DRIVER_NAME
+  value: {{ .Values.csiDriver.name | quote }}
+- name: NEARPATH_LEASE_NAMESPACE
+  value: {{ .Release.Namespace | quote }}
+- name: NEARPATH_NODE_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: spec.nodeName
+- name: NEARPATH_POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: NEARPATH_POD_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+{{- end }}
+
+{{/* Security context of the unprivileged control-plane containers (operator, sidecars). */}}
+{{- define "nearpath.restrictedSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/* Whether Secret access is confined to rbac.secretNamespaces. */}}
+{{- define "nearpath.secretsConfined" -}}
+{{- if .Values.rbac.secretNamespaces }}true{{ end }}
+{{- end }}
