@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export NEARPATH_CACHE ?= $(HOME)/.cache/nearpath
 
 .PHONY: setup setup-python setup-testbeds test test-unit test-control-plane test-vm test-e2e \
-	    lint crds crds-check sanity chart-check bench-failover clean
+	    lint crds crds-check sanity chart-check bench-failover bench-operator clean
 
 setup: setup-python setup-testbeds ## everything the tests need (idempotent)
 
@@ -47,6 +47,12 @@ crds: setup-python ## regenerate crds/ (and the chart's copy) from the pydantic 
 
 crds-check: setup-python
 	$(PY) -m nearpath crds --check crds
+
+sanity: setup-python ## csi-sanity against the driver (controller on the real API server, node in sandbox mode)
+	tests/sanity/run
+
+bench-operator: setup-python ## 1000 VolumeGroups to Ready against the real API server (a benchmark)
+	$(PY) -m tests.bench.operator_scale --count 1000
 
 chart-check: setup-python ## helm lint, template, server dry-run, CRDs in the chart equal crds/
 	bash tools/chart-check

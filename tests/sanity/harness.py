@@ -1,0 +1,155 @@
+"""Run csi-sanity against the nearpath driver: controller on a real kube-apiserver, node in sandbox mode.
+
+Steps: build csi-sanity (pinned, cached), apply the CRDs, create the volume namespace and a
+Node, start a stand-in operator/agent thread (tests.sanity.backend) that reports targets
+ready, start ``python -m nearpath csi --mode all --sandbox`` on a unix socket, run csi-sanity,
+parse its summary, stop everything this started (by PID).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from nearpath.core.kube import ClusterKube
+from tests.controlplane.cluster import ControlPlane
+from tests.sanity.backend import BackendThread, FakeBackend
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD = REPO / "tests" / "sanity" / "build-csi-sanity"
+NODE = "sanity-node"
+NAMESPACE = "nearpath-volumes"
+SUMMARY = re.compile(r"(\d+) Passed \| (\d+) Failed \| (\d+) Pending \| (\d+) Skipped")
+RAN = re.compile(r"Ran (\d+) of (\d+) Specs")
+
+
+@dataclass(frozen=True)
+class SanityResult:
+    passed: int
+    failed: int
+    pending: int
+    skipped: int
+    ran: int
+    total: int
+    returncode: int
+    output: str
+
+    def summary(self) -> str:
+        return (
+            f"csi-sanity: ran {self.ran} of {self.total} specs: {self.passed} passed, {self.failed} failed, "
+            f"{self.pending} pending, {self.skipped} skipped (rc={self.returncode})"
+        )
+
+
+def build_csi_sanity() -> Path:
+    out = subprocess.run([str(BUILD)], capture_output=True, text=True, timeout=3600, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"building csi-sanity failed:\n{out.stderr[-3000:]}")
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+def kubectl(cp: ControlPlane, *args: str, input: str | None = None) -> str:
+    cmd = [str(cp.bin_dir / "kubectl"), f"--kubeconfig={cp.kubeconfig}", "--request-timeout=60s", *args]
+    res = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=90, check=False)
+    if res.returncode != 0:
+        raise RuntimeError(f"kubectl {' '.join(args)}: {res.stderr}")
+    return res.stdout
+
+
+def crd_manifests() -> str:
+    """The repository's CRDs, as the chart installs them (CEL rules included)."""
+    docs = [d for f in sorted((REPO / "crds").glob("*.yaml")) for d in yaml.safe_load_all(f.read_text()) if d]
+    return "\n---\n".join(json.dumps(d) for d in docs)
+
+
+def prepare_cluster(cp: ControlPlane) -> None:
+    kubectl(cp, "apply", "-f", "-", input=crd_manifests())
+    kubectl(cp, "wait", "--for=condition=Established", "crd/volumegroups.nearpath.io", "--timeout=60s")
+    manifests = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
+        {"apiVersion": "v1", "kind": "Node", "metadata": {"name": NODE, "labels": {"kubernetes.io/hostname": NODE}}},
+    ]
+    kubectl(cp, "apply", "-f", "-", input="\n---\n".join(json.dumps(m) for m in manifests))
+
+
+def parse_output(text: str, rc: int) -> SanityResult:
+    summary = SUMMARY.findall(text)
+    ran = RAN.findall(text)
+    if not summary or not ran:
+        raise RuntimeError(f"csi-sanity printed no summary (rc={rc}):\n{text[-4000:]}")
+    passed, failed, pending, skipped = (int(x) for x in summary[-1])
+    return SanityResult(passed, failed, pending, skipped, int(ran[-1][0]), int(ran[-1][1]), rc, text)
+
+
+def run_sanity(cp: ControlPlane, workdir: Path, timeout: float = 1800) -> SanityResult:
+    binary = build_csi_sanity()
+    prepare_cluster(cp)
+    sock = workdir / "csi.sock"
+    params = workdir / "params.yaml"
+    params.write_text(f"backing: local\nnodes: {NODE}\n")
+    mount_dir, staging_dir = workdir / "mount", workdir / "staging"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    driver_log = workdir / "driver.log"
+    with driver_log.open("wb") as log:
+        driver = subprocess.Popen(
+            [
+                sys.executable, "-m", "nearpath", "csi", "--mode", "all", "--endpoint", f"unix://{sock}",
+                "--node-id", NODE, "--kubeconfig", str(cp.kubeconfig), "--volume-namespace", NAMESPACE,
+                "--sandbox", "--log-format", "text", "--log-level", "info",
+            ],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO, env=env,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not sock.exists():
+            if driver.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"driver did not start:\n{driver_log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        backend = FakeBackend(ClusterKube(str(cp.kubeconfig)), {NODE: "127.0.0.1:3260"}, namespace=NAMESPACE)
+        with BackendThread(backend, interval=0.2) as thread:
+            res = subprocess.run(
+                [
+                    str(binary), f"--csi.endpoint=unix://{sock}", f"--csi.mountdir={mount_dir}",
+                    f"--csi.stagingdir={staging_dir}", f"--csi.testvolumeparameters={params}",
+                    "--csi.testvolumesize=1073741824", "--ginkgo.no-color", "--ginkgo.v",
+                ],
+                capture_output=True, text=True, timeout=timeout, check=False, cwd=workdir,
+            )  # fmt: skip
+    finally:
+        if driver.poll() is None:
+            os.kill(driver.pid, signal.SIGTERM)
+            try:
+                driver.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.kill(driver.pid, signal.SIGKILL)
+                driver.wait(timeout=10)
+    (workdir / "csi-sanity.log").write_text(res.stdout + res.stderr)
+    (workdir / "backend-errors.log").write_text("\n".join(thread.errors))
+    return parse_output(res.stdout + res.stderr, res.returncode)
+
+
+def main() -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="nearpath-sanity-"))
+    with ControlPlane(controller_manager=False) as cp:
+        result = run_sanity(cp, workdir)
+    for line in result.output.splitlines():
+        if line.startswith(("[FAIL]", "  [FAILED]", "•  [FAILED]", "[SKIPPED]")) or "FAIL!" in line:
+            print(line)
+    print(result.summary())
+    print(f"logs: {workdir}")
+    return 0 if result.failed == 0 and result.returncode == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
