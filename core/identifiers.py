@@ -33,7 +33,7 @@ DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a
 # RFC 3720/3721 initiator names: iqn.YYYY-MM.reversed.domain[:anything], eui.<16 hex>,
 # naa.<16 or 32 hex>. IQNs are normalised to lower case.
 IQN_PATTERN = (
-    r"^iqn\.[0-9]{4}-(0[1-9]|1[0-2])\.[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[a-z0-9.:_-]+)?$"  # noqa: E501
+    r"^iqn\.[0-9]{4}-(0[1-9]|1[0-2])\.[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[a-z0-9.:_-]+)?$"
 )
 EUI_PATTERN = r"^eui\.[0-9a-fA-F]{16}$"
 NAA_PATTERN = r"^naa\.([0-9a-fA-F]{16}|[0-9a-fA-F]{32})$"

@@ -13,7 +13,6 @@ from nearpath.core.api.spec import API_VERSION, KIND, ApiModel, LocalBacking, Vo
 from nearpath.core.api.status import DiskStatus, VolumeGroupStatus
 from nearpath.core.errors import InvalidSpec
 
-
 MAX_NAME_LENGTH = 63
 
 
@@ -146,5 +145,7 @@ def parse_volume_group(obj: Mapping[str, Any]) -> VolumeGroup:
     except ValidationError as exc:
         raise InvalidSpec(field_errors(exc)) from None
     if len(vg.metadata.name) > MAX_NAME_LENGTH:
-        raise InvalidSpec([("metadata.name", "must be at most 63 characters (it is part of target IQNs and LIO names)")])
+        raise InvalidSpec(
+            [("metadata.name", "must be at most 63 characters (it is part of target IQNs and LIO names)")]
+        )
     return vg

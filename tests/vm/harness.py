@@ -141,9 +141,46 @@ def _register(pgid: int) -> None:
         _LIVE_PGIDS.add(pgid)
 
 
+def _members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of a process group."""
+    pids: list[int] = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                pids.append(int(stat.parent.name))
+    return pids
+
+
+def _reap(pid: int, timeout: float) -> bool:
+    """waitpid() our child `pid` for up to `timeout` s; True once it is gone."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            done, _status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return True  # not our child (or already reaped): nothing to wait for
+        if done:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
 def _kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
+    """SIGKILL a harness process group (leader = `timeout`, member = qemu).
+
+    qemu dies first so `timeout` reaps it (PID 1 in some sandboxes never reaps
+    orphans), then the leader exits by itself and is reaped here.
+    """
+    for pid in _members(pgid):
+        if pid != pgid:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+    if not _reap(pgid, 10):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+        _reap(pgid, 10)
     with _LIVE_LOCK:
         _LIVE_PGIDS.discard(pgid)
 
@@ -156,12 +193,7 @@ def _group_alive(pgid: int) -> bool:
     except PermissionError:
         return True
     # A group whose members are all zombies still "exists"; check for real ones.
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                return True
-    return False
+    return bool(_members(pgid))
 
 
 def leftover_process_groups() -> list[int]:
@@ -460,7 +492,7 @@ class VM:
         if self.proc is None:
             return
         _kill_group(self.proc.pid)
-        with contextlib.suppress(subprocess.TimeoutExpired):
+        with contextlib.suppress(subprocess.TimeoutExpired, ChildProcessError):
             self.proc.wait(timeout=30)
 
     def close(self) -> None:
@@ -524,6 +556,15 @@ class VM:
     def status(self, pid: int) -> tuple[bool, int | None]:
         reply = self.agent.request({"op": "status", "pid": pid}, timeout=30)
         return bool(reply["running"]), reply["rc"]
+
+    def wait_pid(self, pid: int, timeout: float = 120) -> int | None:
+        """Wait for a spawn()ed process to exit; returns its exit code (None: still running)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            running, rc = self.status(pid)
+            if not running or time.monotonic() >= deadline:
+                return None if running else rc
+            time.sleep(0.5)
 
     def read_file(self, path: str) -> bytes:
         return base64.b64decode(self.agent.request({"op": "read", "path": path}, timeout=120)["data"])

@@ -6,6 +6,7 @@ agent. The real nearpath agent / CSI node plugin replace these later.
 
 from __future__ import annotations
 
+import itertools
 import shlex
 import time
 import uuid
@@ -179,7 +180,7 @@ def analyse_writer_log(text: str, since: float = 0.0) -> WriterStats:
     if len(oks) < 2:
         raise VMError(f"writer log has {len(oks)} completions; nothing to analyse")
     window = [t for t in oks if t >= since - 1.0] or oks[-2:]
-    gaps = [(b - a, a) for a, b in zip(window, window[1:], strict=False)]
+    gaps = [(b - a, a) for a, b in itertools.pairwise(window)]
     gap, at = max(gaps) if gaps else (0.0, window[0])
     return WriterStats(
         n_ok=len(oks),
@@ -194,10 +195,7 @@ def analyse_writer_log(text: str, since: float = 0.0) -> WriterStats:
 
 
 def sha256_of(vm: VM, device: str, offset_mb: int, size_mb: int) -> str:
-    cmd = (
-        f"dd if={device} bs=1M skip={offset_mb} count={size_mb} iflag=direct status=none"
-        " | sha256sum | cut -d' ' -f1"
-    )
+    cmd = f"dd if={device} bs=1M skip={offset_mb} count={size_mb} iflag=direct status=none | sha256sum | cut -d' ' -f1"
     return vm.run(cmd, timeout=300, check=True).stdout.strip()
 
 

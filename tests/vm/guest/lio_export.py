@@ -64,7 +64,7 @@ def main() -> None:
                 "wwn": so.wwn,
                 "iqn": a.iqn,
                 "group": group.name,
-                "group_id": group.tag,
+                "group_id": group.tg_pt_gp_id,
                 "state": group.alua_access_state,
                 "lun_group": lun.alua_tg_pt_gp_name,
             }

@@ -1,0 +1,331 @@
+"""The target agent: VolumeGroups in, converged LIO and per-node status out.
+
+One reconcile pass reads every VolumeGroup, works out per group what this node must serve
+(:mod:`nearpath.target.desired`), converges LIO (:mod:`nearpath.target.converge`), reads
+back what it achieved and produces this node's ``targets`` status entry per group. A group
+that cannot be computed (missing device, bad or missing Secret) gets ``ready: false`` with
+the reason and its existing LIO objects are left exactly as they are; the other groups are
+unaffected. The agent never tears LIO down on exit: the kernel keeps serving, and the next
+start reads what exists and converges.
+
+Kubernetes mode (:meth:`TargetAgent.run`) lists and watches VolumeGroups, re-converges on
+every change and every ``resync_seconds`` (which also picks up Secret rotations), writes
+status entries only when they changed (server-side apply, manager ``nearpath-target/<node>``)
+and renews the node's heartbeat Lease from a thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from nearpath.core.api import BackingType, TargetStatus, VolumeGroup, parse_volume_group
+from nearpath.core.errors import NearpathError
+from nearpath.core.identifiers import target_iqn
+from nearpath.core.kube import KubeApi, Obj
+from nearpath.core.logging import register_secret
+from nearpath.target import probe as probe_mod
+from nearpath.target.converge import converge_all, observe
+from nearpath.target.desired import (
+    DesiredTarget,
+    DeviceFacts,
+    Portal,
+    TargetConfigError,
+    desired_target,
+    disk_paths,
+    owned_names,
+)
+from nearpath.target.lio import LioEdge
+from nearpath.target.metrics import TargetMetrics
+
+log = logging.getLogger("nearpath.target.agent")
+
+SecretReader = Callable[[str, str], Mapping[str, str] | None]
+Prober = Callable[[str], DeviceFacts]
+FileCreator = Callable[[str, int], bool]
+LEASE_PREFIX = "nearpath-target-"
+MIN_RECONCILE_INTERVAL = 1.0
+PASSWORD_KEYS = ("password", "mutualPassword")
+
+
+def field_manager(node: str) -> str:
+    return f"nearpath-target/{node}"
+
+
+def lease_name(node: str) -> str:
+    return f"{LEASE_PREFIX}{node}"
+
+
+@dataclass
+class GroupReport:
+    """The outcome of one reconcile for one VolumeGroup on this node."""
+
+    namespace: str
+    name: str
+    entry: TargetStatus | None
+    """None: the node has nothing to report (placement excludes it, or the group is being deleted)."""
+    obj: Obj = field(default_factory=dict, repr=False)
+
+
+@dataclass
+class _Plan:
+    vg: VolumeGroup
+    obj: Obj
+    devices_present: bool
+    desired: DesiredTarget | None = None
+    error: str = ""
+    assigned: bool = False
+
+
+class TargetAgent:
+    def __init__(
+        self,
+        edge: LioEdge,
+        node: str,
+        portals: Sequence[Portal],
+        *,
+        metrics: TargetMetrics | None = None,
+        prober: Prober = probe_mod.probe,
+        create_file: FileCreator = probe_mod.ensure_sparse_file,
+        manage_discovery_auth: bool = True,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.edge = edge
+        self.node = node
+        self.portals = list(portals)
+        self.metrics = metrics or TargetMetrics()
+        self.prober = prober
+        self.create_file = create_file
+        self.manage_discovery_auth = manage_discovery_auth
+        self.clock = clock
+        self.lock = threading.RLock()
+        """Held while LIO changes (the metrics collector reads under it too)."""
+
+    # one pass ----------------------------------------------------------------------------
+    def reconcile(
+        self, objs: Sequence[Obj], node_labels: Mapping[str, str], read_secret: SecretReader
+    ) -> list[GroupReport]:
+        with self.lock:
+            return self._reconcile(objs, node_labels, read_secret)
+
+    def _reconcile(
+        self, objs: Sequence[Obj], labels: Mapping[str, str], read_secret: SecretReader
+    ) -> list[GroupReport]:
+        self.metrics.reconciles.inc()
+        reports: list[GroupReport] = []
+        plans: list[_Plan] = []
+        protected_iqns: set[str] = set()
+        protected_stores: set[str] = set()
+        for obj in objs:
+            meta = obj.get("metadata", {})
+            namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
+            try:
+                vg = parse_volume_group(obj)
+            except NearpathError as exc:
+                # Cannot tell what it wants: leave whatever serves it alone.
+                protected_iqns.add(target_iqn(namespace, name, self.node))
+                log.warning("invalid VolumeGroup", extra={"vg": f"{namespace}/{name}", "error": exc.message})
+                reports.append(GroupReport(namespace, name, None, obj))
+                continue
+            if meta.get("deletionTimestamp") or not vg.allows_node(self.node, labels):
+                reports.append(GroupReport(namespace, name, None, obj))
+                continue
+            plans.append(self._plan(vg, obj, read_secret))
+            plan = plans[-1]
+            if plan.error and plan.assigned:
+                iqn, owned = owned_names(vg, self.node)
+                protected_iqns.add(iqn)
+                protected_stores |= owned
+                self.metrics.reconcile_errors.labels(vg.key).inc()
+        wanted = [p.desired for p in plans if p.desired is not None]
+        result = converge_all(self.edge, wanted, protected_iqns, protected_stores, self.manage_discovery_auth)
+        self.metrics.changes.inc(len(result.changes))
+        for key in result.errors:
+            self.metrics.reconcile_errors.labels(key).inc()
+        backstores = {b.name: b for b in self.edge.list_backstores()}
+        targets = {t.iqn: t for t in self.edge.list_targets()}
+        now = self.clock()
+        for plan in plans:
+            vg = plan.vg
+            entry = TargetStatus(
+                node=self.node,
+                iqn=vg.target_iqn(self.node),
+                portals=[str(p) for p in sorted(set(self.portals))],
+                devices_present=plan.devices_present,
+                observed_generation=vg.metadata.generation,
+                last_update_time=now,
+            )
+            assignment = vg.status.assignment(self.node)
+            if plan.desired is None:
+                entry = entry.model_copy(
+                    update={
+                        "ready": False,
+                        "message": plan.error or "not assigned to this node",
+                        "port_group_id": assignment.port_group_id if assignment else None,
+                    }
+                )
+                if plan.assigned and plan.error:
+                    target = targets.get(entry.iqn)
+                    entry = entry.model_copy(update={"sessions": len(target.sessions()) if target else 0})
+            else:
+                obs = observe(plan.desired, backstores, targets.get(plan.desired.iqn))
+                message = result.errors.get(vg.key) or obs.message
+                if vg.key in result.warnings:
+                    message = f"{message}; {result.warnings[vg.key]}"
+                if plan.desired.source_cidrs:
+                    message += "; sourceCidrs are not enforced by the target agent (see README)"
+                entry = entry.model_copy(
+                    update={
+                        "ready": obs.ready and vg.key not in result.errors,
+                        "alua_state": obs.alua_state,
+                        "port_group_id": plan.desired.alua_group.group_id,
+                        "sessions": obs.sessions,
+                        "message": message[:4096],
+                    }
+                )
+            reports.append(GroupReport(vg.metadata.namespace, vg.metadata.name, entry, plan.obj))
+        return reports
+
+    def _plan(self, vg: VolumeGroup, obj: Obj, read_secret: SecretReader) -> _Plan:
+        assignment = vg.status.assignment(self.node)
+        paths = disk_paths(vg, assignment, self.node)
+        error = ""
+        if vg.spec.backing.type is BackingType.LOCAL:
+            for disk in vg.spec.disks:
+                if disk.source is None or not disk.source.path:
+                    try:
+                        self.create_file(paths[disk.name], disk.size_bytes)
+                    except TargetConfigError as exc:
+                        error = exc.message
+        facts = {path: self.prober(path) for path in set(paths.values())}
+        present = all(f.exists for f in facts.values())
+        plan = _Plan(vg, obj, present, assigned=assignment is not None)
+        if assignment is None:
+            return plan
+        if error:
+            plan.error = error
+            return plan
+        try:
+            secret = None
+            if vg.spec.access.chap is not None:
+                secret = read_secret(vg.metadata.namespace, vg.spec.access.chap.secret_ref.name)
+                for key in PASSWORD_KEYS:
+                    register_secret((secret or {}).get(key, ""))
+            plan.desired = desired_target(vg, assignment, self.node, self.portals, facts, secret)
+        except NearpathError as exc:
+            plan.error = exc.message
+            log.warning("cannot serve VolumeGroup", extra={"vg": vg.key, "error": exc.message})
+        return plan
+
+    # Kubernetes mode ---------------------------------------------------------------------
+    def reconcile_kube(self, kube: KubeApi) -> list[GroupReport]:
+        objs = kube.list_volume_groups()
+        labels = self._node_labels(kube)
+        reports = self.reconcile(objs, labels, kube.read_secret)
+        for report in reports:
+            try:
+                self._write_status(kube, report)
+            except NearpathError as exc:
+                log.warning(
+                    "could not write status", extra={"vg": f"{report.namespace}/{report.name}", "error": exc.message}
+                )
+        return reports
+
+    def _node_labels(self, kube: KubeApi) -> dict[str, str]:
+        for node in kube.list_nodes():
+            if node.get("metadata", {}).get("name") == self.node:
+                return dict(node["metadata"].get("labels") or {})
+        log.warning("node not found in the API; using no labels", extra={"node": self.node})
+        return {}
+
+    def _write_status(self, kube: KubeApi, report: GroupReport) -> None:
+        current = None
+        for entry in (report.obj.get("status") or {}).get("targets", []) or []:
+            if entry.get("node") == self.node:
+                current = entry
+        if report.entry is None:
+            if current is not None:
+                kube.apply_volume_group_status(report.namespace, report.name, {"targets": []}, field_manager(self.node))
+            return
+        wire = report.entry.to_wire()
+        if current is not None and _without_time(current) == _without_time(wire):
+            return
+        kube.apply_volume_group_status(report.namespace, report.name, {"targets": [wire]}, field_manager(self.node))
+
+    def renew_lease(self, kube: KubeApi, namespace: str, duration_seconds: int) -> None:
+        kube.apply_lease(
+            namespace,
+            lease_name(self.node),
+            holder=self.node,
+            duration_seconds=duration_seconds,
+            labels={"nearpath.io/role": "target", "nearpath.io/node": self.node},
+            field_manager=field_manager(self.node),
+        )
+
+    def heartbeat(self, kube: KubeApi, namespace: str, duration_seconds: int, stop: threading.Event) -> None:
+        """Renew the Lease every third of its duration until ``stop``."""
+        interval = duration_seconds / 3
+        while not stop.is_set():
+            try:
+                self.renew_lease(kube, namespace, duration_seconds)
+            except NearpathError as exc:
+                self.metrics.lease_errors.inc()
+                log.warning("could not renew heartbeat lease", extra={"error": exc.message})
+            stop.wait(interval)
+
+    def run(
+        self,
+        kube: KubeApi,
+        stop: threading.Event,
+        *,
+        resync_seconds: float,
+        lease_namespace: str,
+        lease_duration_seconds: int,
+    ) -> None:
+        beat = threading.Thread(
+            target=self.heartbeat,
+            args=(kube, lease_namespace, lease_duration_seconds, stop),
+            name="lease",
+            daemon=True,
+        )
+        beat.start()
+        try:
+            while not stop.is_set():
+                started = time.monotonic()
+                resource_version = None
+                try:
+                    reports = self.reconcile_kube(kube)
+                    versions = [int(r.obj["metadata"].get("resourceVersion") or 0) for r in reports if r.obj]
+                    resource_version = str(max(versions)) if versions else None
+                except NearpathError as exc:
+                    log.warning("reconcile failed", extra={"error": exc.message})
+                    self.metrics.reconcile_errors.labels("(all)").inc()
+                self._wait_for_change(kube, stop, resource_version, started + resync_seconds)
+                stop.wait(max(0.0, started + MIN_RECONCILE_INTERVAL - time.monotonic()))
+        finally:
+            stop.set()
+            beat.join(timeout=5)
+
+    def _wait_for_change(self, kube: KubeApi, stop: threading.Event, rv: str | None, deadline: float) -> None:
+        while not stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            try:
+                for _event, _obj in kube.watch_volume_groups(
+                    resource_version=rv, timeout_seconds=max(1, min(5, int(remaining)))
+                ):
+                    return
+            except NearpathError as exc:
+                log.warning("watch failed", extra={"error": exc.message})
+                stop.wait(min(remaining, 2.0))
+                return
+
+
+def _without_time(entry: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in entry.items() if k != "lastUpdateTime"}

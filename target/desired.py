@@ -1,0 +1,299 @@
+"""The desired LIO state of one VolumeGroup on this node (pure: no I/O).
+
+Input: the VolumeGroup, the operator's assignment for this node, the node's portals, what the
+agent found on the node for each disk (:class:`DeviceFacts`) and the CHAP Secret's data.
+Output: a :class:`DesiredTarget`, or :class:`TargetConfigError` with a message for the
+VolumeGroup status when the group cannot be served here (missing device, bad Secret).
+
+Naming (nearpath.core.identifiers): one target per VolumeGroup per node, TPG 1; one
+backstore per disk; one ALUA target port group ``np_pg<id>`` on every backstore; LUN n is the
+n-th disk; every allowed initiator gets a NodeACL mapping LUN n to LUN n.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from nearpath.core import identifiers as ids
+from nearpath.core.api import AluaMode, AluaState, TargetAssignment, VolumeGroup
+from nearpath.core.errors import FailedPrecondition, InvalidArgument
+
+DEFAULT_PORT = 3260
+TPG_TAG = 1
+
+# SPC-4 asymmetric access state codes as LIO's alua_access_state takes them.
+ALUA_STATE_CODES: dict[AluaState, int] = {
+    AluaState.ACTIVE_OPTIMIZED: 0,
+    AluaState.ACTIVE_NON_OPTIMIZED: 1,
+    AluaState.STANDBY: 2,
+    AluaState.UNAVAILABLE: 3,
+    AluaState.OFFLINE: 14,
+}
+ALUA_STATES_BY_CODE = {code: state for state, code in ALUA_STATE_CODES.items()}
+# alua_access_type: 1 implicit only; 3 implicit and explicit (SET TARGET PORT GROUPS allowed).
+# LIO refuses configfs (implicit) state changes unless the implicit bit is set.
+ALUA_ACCESS_TYPES: dict[AluaMode, int] = {AluaMode.IMPLICIT: 1, AluaMode.EXPLICIT: 3}
+
+# Block limits nearpath reports for thin (UNMAP-capable) backstores, instead of inheriting
+# the device's (a virtio disk advertises limits some initiators reject). Mirrors LIO's own
+# fileio defaults; several descriptors per UNMAP are fine for both backends.
+THIN_LIMITS: tuple[tuple[str, str], ...] = (
+    ("max_unmap_lba_count", "8192"),
+    ("max_unmap_block_desc_count", "16"),
+    ("unmap_granularity", "1"),
+    ("unmap_granularity_alignment", "0"),
+)
+
+
+class BackstoreKind(enum.StrEnum):
+    BLOCK = "block"
+    FILEIO = "fileio"
+
+
+class TargetConfigError(FailedPrecondition):
+    """The VolumeGroup cannot be served on this node as specified; the message says why."""
+
+
+@dataclass(frozen=True)
+class DeviceFacts:
+    """What the agent found at a disk's path on this node."""
+
+    exists: bool
+    is_block: bool = False
+    size_bytes: int = 0
+    discard: bool = False
+    """Block device that supports discard (UNMAP can be passed down)."""
+
+
+@dataclass(frozen=True)
+class ChapCredentials:
+    userid: str = ""
+    password: str = field(default="", repr=False)
+    mutual_userid: str = ""
+    mutual_password: str = field(default="", repr=False)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.userid)
+
+    @property
+    def mutual(self) -> bool:
+        return bool(self.mutual_userid)
+
+    def secrets(self) -> list[str]:
+        return [s for s in (self.password, self.mutual_password) if s]
+
+
+NO_CHAP = ChapCredentials()
+
+
+@dataclass(frozen=True, order=True)
+class Portal:
+    ip: str
+    port: int = DEFAULT_PORT
+
+    def __str__(self) -> str:
+        host = f"[{self.ip}]" if ":" in self.ip else self.ip
+        return f"{host}:{self.port}"
+
+    @classmethod
+    def parse(cls, text: str) -> Portal:
+        """``ip``, ``ip:port``, ``[v6]`` or ``[v6]:port``."""
+        value = text.strip()
+        port = DEFAULT_PORT
+        if value.startswith("["):
+            host, _, rest = value[1:].partition("]")
+            if rest.startswith(":"):
+                port = int(rest[1:])
+        elif value.count(":") == 1:
+            host, _, port_text = value.partition(":")
+            port = int(port_text)
+        else:
+            host = value
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise InvalidArgument(f"portal {text!r}: {host!r} is not an IP address") from None
+        if not 0 < port < 65536:
+            raise InvalidArgument(f"portal {text!r}: port out of range")
+        return cls(host, port)
+
+
+@dataclass(frozen=True)
+class DesiredBackstore:
+    name: str
+    kind: BackstoreKind
+    path: str
+    size_bytes: int
+    serial: str
+    attributes: tuple[tuple[str, str], ...]
+    """In the order they must be written (limits before emulate_tpu)."""
+
+
+@dataclass(frozen=True)
+class DesiredAluaGroup:
+    name: str
+    group_id: int
+    state: AluaState
+    access_type: int
+
+    @property
+    def state_code(self) -> int:
+        return ALUA_STATE_CODES[self.state]
+
+
+@dataclass(frozen=True)
+class DesiredLun:
+    lun: int
+    backstore: str
+
+
+@dataclass(frozen=True)
+class DesiredAcl:
+    initiator: str
+    mapped_luns: tuple[int, ...]
+    chap: ChapCredentials = NO_CHAP
+
+
+@dataclass(frozen=True)
+class DesiredTarget:
+    vg_key: str
+    iqn: str
+    backstores: tuple[DesiredBackstore, ...]
+    alua_group: DesiredAluaGroup
+    luns: tuple[DesiredLun, ...]
+    acls: tuple[DesiredAcl, ...]
+    portals: tuple[Portal, ...]
+    tpg_attributes: tuple[tuple[str, str], ...]
+    discovery_auth: ChapCredentials | None = None
+    """Credentials for SendTargets discovery if the group asks for discovery authentication."""
+    source_cidrs: tuple[str, ...] = ()
+
+    def secrets(self) -> list[str]:
+        out = [s for acl in self.acls for s in acl.chap.secrets()]
+        if self.discovery_auth is not None:
+            out += self.discovery_auth.secrets()
+        return out
+
+
+def owned_names(vg: VolumeGroup, node: str) -> tuple[str, set[str]]:
+    """The target IQN and backstore names the agent of ``node`` owns for ``vg``."""
+    return vg.target_iqn(node), {vg.backstore_name(d.name) for d in vg.spec.disks}
+
+
+def chap_from_secret(vg: VolumeGroup, secret: Mapping[str, str] | None) -> ChapCredentials:
+    """The CHAP credentials of the group (NO_CHAP when it sets none)."""
+    chap = vg.spec.access.chap
+    if chap is None:
+        return NO_CHAP
+    ref = f"Secret {vg.metadata.namespace}/{chap.secret_ref.name}"
+    if secret is None:
+        raise TargetConfigError(f"CHAP {ref} not found")
+    userid, password = secret.get("username", ""), secret.get("password", "")
+    missing = [k for k, v in (("username", userid), ("password", password)) if not v]
+    mutual_userid = mutual_password = ""
+    if chap.mutual:
+        mutual_userid, mutual_password = secret.get("mutualUsername", ""), secret.get("mutualPassword", "")
+        missing += [k for k, v in (("mutualUsername", mutual_userid), ("mutualPassword", mutual_password)) if not v]
+    if missing:
+        raise TargetConfigError(f"CHAP {ref} lacks {', '.join(missing)}")
+    for key, value in (("username", userid), ("mutualUsername", mutual_userid)):
+        if any(c.isspace() for c in value) or len(value) > 255:
+            raise TargetConfigError(f"CHAP {ref}: {key} must be at most 255 characters without spaces")
+    if chap.mutual and mutual_password == password:
+        raise TargetConfigError(f"CHAP {ref}: mutualPassword must differ from password")
+    return ChapCredentials(userid, password, mutual_userid, mutual_password)
+
+
+def backstore_attributes(kind: BackstoreKind, thin: bool) -> tuple[tuple[str, str], ...]:
+    attrs: list[tuple[str, str]] = [("emulate_caw", "1"), ("emulate_3pc", "1")]
+    if thin:
+        attrs += THIN_LIMITS
+        attrs += [("emulate_tpu", "1"), ("emulate_tpws", "1")]
+    else:
+        attrs += [("emulate_tpu", "0"), ("emulate_tpws", "0")]
+    return tuple(attrs)
+
+
+def desired_backstore(vg: VolumeGroup, disk_name: str, path: str, serial: str, facts: DeviceFacts) -> DesiredBackstore:
+    disk = vg.spec.disk(disk_name)
+    if not facts.exists:
+        raise TargetConfigError(f"disk {disk_name}: {path} does not exist on this node")
+    if facts.is_block:
+        if facts.size_bytes and facts.size_bytes < disk.size_bytes:
+            raise TargetConfigError(
+                f"disk {disk_name}: {path} holds {facts.size_bytes} bytes, the spec asks for {disk.size_bytes}"
+            )
+        kind, thin = BackstoreKind.BLOCK, facts.discard
+    else:
+        kind, thin = BackstoreKind.FILEIO, True  # sparse file: holes are unmapped blocks
+    return DesiredBackstore(
+        name=vg.backstore_name(disk_name),
+        kind=kind,
+        path=path,
+        size_bytes=disk.size_bytes,
+        serial=serial,
+        attributes=backstore_attributes(kind, thin),
+    )
+
+
+def desired_target(
+    vg: VolumeGroup,
+    assignment: TargetAssignment,
+    node: str,
+    portals: list[Portal],
+    devices: Mapping[str, DeviceFacts],
+    secret: Mapping[str, str] | None,
+) -> DesiredTarget:
+    """The LIO objects that serve ``vg`` on ``node`` as ``assignment`` says.
+
+    ``devices`` maps each disk's path (as :func:`disk_paths` resolves it) to what is there.
+    """
+    if not portals:
+        raise TargetConfigError("the agent has no portal configured (NEARPATH_PORTALS)")
+    chap = chap_from_secret(vg, secret)
+    paths = disk_paths(vg, assignment, node)
+    backstores = []
+    for identity in vg.disk_identities():
+        path = paths[identity.name]
+        backstores.append(
+            desired_backstore(vg, identity.name, path, identity.serial, devices.get(path, DeviceFacts(False)))
+        )
+    luns = tuple(DesiredLun(i, b.name) for i, b in enumerate(backstores))
+    lun_numbers = tuple(lun.lun for lun in luns)
+    initiators = sorted(set(vg.spec.access.initiators or []))
+    acls = tuple(DesiredAcl(initiator, lun_numbers, chap) for initiator in initiators)
+    group = DesiredAluaGroup(
+        name=ids.port_group_name(assignment.port_group_id),
+        group_id=assignment.port_group_id,
+        state=assignment.alua_state,
+        access_type=ALUA_ACCESS_TYPES[vg.spec.failover.alua_mode],
+    )
+    tpg_attributes = (
+        ("authentication", "1" if chap.enabled else "0"),
+        ("generate_node_acls", "0"),
+        ("cache_dynamic_acls", "0"),
+        ("demo_mode_write_protect", "0"),
+        ("prod_mode_write_protect", "0"),
+    )
+    return DesiredTarget(
+        vg_key=vg.key,
+        iqn=vg.target_iqn(node),
+        backstores=tuple(backstores),
+        alua_group=group,
+        luns=luns,
+        acls=acls,
+        portals=tuple(sorted(set(portals))),
+        tpg_attributes=tpg_attributes,
+        discovery_auth=chap if vg.spec.access.discovery_auth and chap.enabled else None,
+        source_cidrs=tuple(vg.spec.access.source_cidrs or ()),
+    )
+
+
+def disk_paths(vg: VolumeGroup, assignment: TargetAssignment | None, node: str) -> dict[str, str]:
+    """Disk name -> path on ``node``: the operator's resolved path, else the spec's."""
+    resolved = (assignment.device_paths or {}) if assignment is not None else {}
+    return {d.name: resolved.get(d.name) or vg.device_path(d.name, node) for d in vg.spec.disks}

@@ -1,0 +1,37 @@
+"""Settings of the node-local target agent (``NEARPATH_*`` environment variables)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from nearpath.core.kube import LEASE_NAMESPACE_DEFAULT
+from nearpath.core.settings import CommonSettings
+
+DEFAULT_PORTAL_PORT = 3260
+
+
+class TargetSettings(CommonSettings):
+    node_name: str = Field("", description="This node's Kubernetes name (NEARPATH_NODE_NAME, from the downward API).")
+    portals: list[str] = Field(
+        default_factory=list,
+        description=(
+            "iSCSI portals this node serves, as `ip` or `ip:port` (JSON list in NEARPATH_PORTALS). "
+            "Every target of the node listens on all of them."
+        ),
+    )
+    lease_namespace: str = Field(LEASE_NAMESPACE_DEFAULT, description="Namespace of the heartbeat Lease.")
+    lease_duration_seconds: int = Field(10, ge=3, le=600, description="Lease duration; renewed every third of it.")
+    resync_seconds: float = Field(
+        30.0, gt=0, le=3600, description="Full re-convergence period (also picks up Secret rotations)."
+    )
+    dbroot: str = Field(
+        "",
+        description="LIO dbroot override (persistent reservations live in <dbroot>/pr); empty: the kernel's.",
+    )
+    manage_discovery_auth: bool = Field(
+        True,
+        description=(
+            "Own the node-global iSCSI discovery authentication: on if any served VolumeGroup asks for it, "
+            "off otherwise."
+        ),
+    )

@@ -1,0 +1,219 @@
+"""Fault cases on the real flow and their measurement.
+
+Topology (3 VMs): the consumer is ``node-0``; the volume is shared-backed and served by all
+three nodes. One *sequence* runs the cases in an order that restores the state each next case
+needs (the case names are the benchmark's rows):
+
+=====================  ==========================================================================
+target-withdrawn       AO = node-0 (same-node path). node-0's TPG is disabled: I/O moves to the
+                       non-optimized remote paths.
+failback-target        the TPG is enabled again: I/O returns to the same-node path.
+planned-handover       spec.placement.preferredNode node-0 -> node-1 (demote, then promote).
+link-drop              AO = node-1. The consumer<->node-1 link silently drops every packet.
+failback-link          the link is restored: I/O returns to node-1's path.
+standby-power-off      node-2 (non-optimized) is powered off hard.
+optimized-power-off    node-1 (AO) is powered off hard; the operator moves AO to a live node.
+failback-power-on      (with ``power_cycle``) node-1 and node-2 boot again, their agents rejoin;
+                       the operator fails back to node-1 (preferredNode, autoFailback).
+=====================  ==========================================================================
+
+Each case runs the checksummed workload (:mod:`tests.vm.flow.workload`) on the published block
+device in the consumer, injects the fault, waits until the system settled, stops the workload
+(which then verifies every block) and reports the longest gap between completed writes from
+the fault on, the I/O errors and the checksum mismatches.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from tests.vm import storage
+from tests.vm.flow.stack import Flow, FlowError, poll
+from tests.vm.harness import VM
+
+GUEST_WORKLOAD = "/opt/nearpath/src/tests/vm/flow/workload.py"
+BASELINE_WRITES = 200
+BASELINE_SECONDS = 2.0
+OBSERVE_UNPLANNED = 12.0  # after an unplanned fault: failover + the operator's reaction
+SETTLE_AFTER = 3.0  # I/O keeps running this long after the system converged
+HANG_SECONDS = 60.0  # the test's generous hang guard
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    case: str
+    pause_s: float
+    errors: int
+    mismatches: int
+    writes: int
+    writes_after_fault: int
+    verified_blocks: int
+    gap_offset_s: float  # when the longest gap started, relative to the fault
+    notes: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+class Workload:
+    """The checksummed writer in the consumer guest, one run per case."""
+
+    def __init__(self, vm: VM, device: str, directory: str) -> None:
+        self.vm = vm
+        self.device = device
+        self.dir = directory
+        self.pid = 0
+
+    def start(self) -> None:
+        self.vm.run(f"rm -rf {self.dir} && mkdir -p {self.dir}", check=True)
+        argv = ["python3", GUEST_WORKLOAD, self.device, self.dir, "--seconds", "900", "--span-mb", "16"]
+        self.pid = self.vm.spawn(argv, log=f"{self.dir}.stderr")
+        storage.wait_for_writes(self.vm, f"{self.dir}/log", BASELINE_WRITES, timeout=120)
+        time.sleep(BASELINE_SECONDS)
+
+    def stop(self) -> tuple[storage.WriterStats, dict[str, object], str]:
+        storage.stop_writer(self.vm, self.pid, timeout=HANG_SECONDS + 60)
+        raw = self.vm.read_file(f"{self.dir}/summary.json")
+        log = self.vm.read_file(f"{self.dir}/log").decode()
+        return storage.analyse_writer_log(log, since=0), json.loads(raw), log
+
+    def alive(self) -> bool:
+        running, _rc = self.vm.status(self.pid)
+        return running
+
+
+def measure(flow: Flow, name: str, inject: Callable[[], float], settle: Callable[[], str]) -> CaseResult:
+    """Run the workload around one fault: ``inject`` returns the consumer-clock time of the fault,
+    ``settle`` waits until the system converged and returns notes."""
+    assert flow.volume is not None
+    vm = flow.consumer_vm()
+    work = Workload(vm, flow.volume.target_path, f"/tmp/np-flow-{name}")
+    work.start()
+    try:
+        t_fault = inject()
+        notes = settle()
+        time.sleep(SETTLE_AFTER)
+    finally:
+        _all, summary, log = work.stop()
+    stats = storage.analyse_writer_log(log, since=t_fault)
+    return CaseResult(
+        case=name,
+        pause_s=round(stats.max_gap, 3),
+        errors=int(str(summary["errors"])),
+        mismatches=int(str(summary["mismatches"])),
+        writes=stats.n_ok,
+        writes_after_fault=stats.ok_after,
+        verified_blocks=int(str(summary["verified_blocks"])),
+        gap_offset_s=round(stats.max_gap_at - t_fault, 3),
+        notes="; ".join(filter(None, [notes, *[str(x) for x in summary.get("mismatch_examples") or []][:3]])),  # type: ignore[attr-defined]
+    )
+
+
+def _target_iqn(flow: Flow, node: str) -> str:
+    paths = flow.path_nodes()
+    if node in paths:
+        return paths[node].target
+    raise FlowError(f"no path to {node} in the consumer's map: {sorted(paths)}")
+
+
+def _observe(seconds: float) -> Callable[[], str]:
+    def settle() -> str:
+        time.sleep(seconds)
+        return ""
+
+    return settle
+
+
+def run_sequence(flow: Flow, *, power_cycle: bool, record: Callable[[CaseResult], None]) -> None:
+    """One pass over every case (see the module docstring). Starts and ends with AO = node-0
+    when ``power_cycle`` (all nodes up again); without it, node-1 and node-2 stay powered off."""
+    assert flow.volume is not None
+    consumer = flow.consumer_vm()
+    n0, n1, n2 = (flow.node(f"node-{i}") for i in range(3))
+    flow.wait_optimized("node-0")
+    flow.wait_paths_ready(["node-0", "node-1", "node-2"])
+    tpg0 = _target_iqn(flow, "node-0")
+
+    # target withdrawn on the same-node (optimized) path, then failback when it returns
+    record(measure(flow, "target-withdrawn", lambda: n0.vm.set_tpg_enabled(tpg0, False), _observe(OBSERVE_UNPLANNED)))
+    record(
+        measure(
+            flow,
+            "failback-target",
+            lambda: n0.vm.set_tpg_enabled(tpg0, True),
+            lambda: poll("I/O back on node-0", lambda: flow.io_on("node-0"), 120, 1) and "",
+        )
+    )
+
+    # planned handover to a remote node
+    def handover() -> float:
+        t = consumer.uptime()
+        flow.set_preferred_node("node-1")
+        return t
+
+    def handed_over() -> str:
+        flow.wait_optimized("node-1")
+        return ""
+
+    record(measure(flow, "planned-handover", handover, handed_over))
+
+    # the optimized (remote) node's link silently dropped, then restored
+    def drop() -> float:
+        t = consumer.uptime()
+        consumer.drop_link(n1.vm)
+        return t
+
+    def restore() -> float:
+        t = consumer.uptime()
+        consumer.restore_link(n1.vm)
+        return t
+
+    record(measure(flow, "link-drop", drop, _observe(OBSERVE_UNPLANNED)))
+    record(
+        measure(flow, "failback-link", restore, lambda: poll("I/O back on node-1", lambda: flow.io_on("node-1"), 120, 1)
+                and "")
+    )  # fmt: skip
+    flow.wait_optimized("node-1")
+
+    # power-offs: a standby node, then the optimized one
+    def power_off(vm: VM) -> Callable[[], float]:
+        def inject() -> float:
+            t = consumer.uptime()
+            vm.power_off()
+            return t
+
+        return inject
+
+    record(measure(flow, "standby-power-off", power_off(n2.vm), _observe(OBSERVE_UNPLANNED)))
+
+    def failed_over() -> str:
+        status = poll(
+            "operator failover away from node-1",
+            lambda: (s := flow.vg().get("status") or {}).get("optimizedNode") not in (None, "", "node-1") and s,
+            90,
+        )
+        new = str(status["optimizedNode"])
+        poll(f"consumer I/O on {new}'s path", lambda: flow.io_on(new), 90, 1)
+        return f"operator moved AO to {new}"
+
+    record(measure(flow, "optimized-power-off", power_off(n1.vm), failed_over))
+    if not power_cycle:
+        return
+
+    def power_on() -> float:
+        t = consumer.uptime()
+        flow.restart_node(n1)
+        flow.restart_node(n2)
+        return t
+
+    def failed_back() -> str:
+        flow.wait_optimized("node-1", timeout=180)
+        flow.wait_paths_ready(["node-0", "node-1", "node-2"], timeout=180)
+        return ""
+
+    record(measure(flow, "failback-power-on", power_on, failed_back))
+    flow.set_preferred_node("node-0")
+    flow.wait_optimized("node-0", timeout=180)
