@@ -116,9 +116,7 @@ _DELETE = object()
 
 
 INVALID_SAMPLES: list[Sample] = [
-    Sample(
-        "bad-iqn", _mutate(LOCAL, _set("spec.access.initiators", ["iqn.bad"])), "spec.access.initiators[0]"
-    ),
+    Sample("bad-iqn", _mutate(LOCAL, _set("spec.access.initiators", ["iqn.bad"])), "spec.access.initiators[0]"),
     Sample(
         "bad-eui-length",
         _mutate(LOCAL, _set("spec.access.initiators", ["eui.1234"])),
@@ -135,9 +133,7 @@ INVALID_SAMPLES: list[Sample] = [
     Sample("size-integer-not-string", _mutate(LOCAL, _set("spec.disks.0.size", 1073741824)), "spec.disks[0].size"),
     Sample("size-not-quantity", _mutate(LOCAL, _set("spec.disks.0.size", "10XB")), "spec.disks[0].size"),
     Sample("unknown-backing", _mutate(LOCAL, _set("spec.backing.type", "nfs")), "spec.backing.type"),
-    Sample(
-        "replicated-reserved", _mutate(LOCAL, _set("spec.backing.type", "replicated")), "spec.backing.type"
-    ),
+    Sample("replicated-reserved", _mutate(LOCAL, _set("spec.backing.type", "replicated")), "spec.backing.type"),
     Sample("missing-backing", _mutate(LOCAL, _set("spec.backing", _DELETE)), "spec.backing"),
     Sample(
         "preferred-node-outside-placement",
@@ -161,9 +157,7 @@ INVALID_SAMPLES: list[Sample] = [
     ),
     Sample("shared-without-source", _mutate(SHARED, _set("spec.disks.1.source", _DELETE)), "spec.disks"),
     Sample("no-disks", _mutate(LOCAL, _set("spec.disks", [])), "spec.disks"),
-    Sample(
-        "disk-name-not-dns-label", _mutate(LOCAL, _set("spec.disks.0.name", "Data_1")), "spec.disks[0].name"
-    ),
+    Sample("disk-name-not-dns-label", _mutate(LOCAL, _set("spec.disks.0.name", "Data_1")), "spec.disks[0].name"),
     Sample(
         "bad-cidr",
         _mutate(SHARED, _set("spec.access.sourceCidrs", ["10.0.0.300/24"])),
@@ -179,9 +173,7 @@ INVALID_SAMPLES: list[Sample] = [
         _mutate(LOCAL, _set("spec.capacity.warningThresholdPercent", 150)),
         "spec.capacity.warningThresholdPercent",
     ),
-    Sample(
-        "serial-not-hex", _mutate(SHARED, _set("spec.disks.0.serial", "not-a-serial")), "spec.disks[0].serial"
-    ),
+    Sample("serial-not-hex", _mutate(SHARED, _set("spec.disks.0.serial", "not-a-serial")), "spec.disks[0].serial"),
     Sample(
         "unknown-alua-mode",
         _mutate(LOCAL, _set("spec.failover.aluaMode", "sometimes")),
@@ -199,4 +191,3 @@ INVALID_SAMPLES: list[Sample] = [
     ),
     Sample("name-too-long", _mutate(LOCAL, _set("metadata.name", "v" * 64)), "metadata.name"),
 ]
-

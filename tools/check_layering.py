@@ -37,9 +37,7 @@ def violations(root: Path = ROOT) -> list[str]:
             tree = ast.parse(path.read_text(), filename=str(path))
             for lineno, imported in _imported_components(tree):
                 if imported != layer and imported not in allowed:
-                    out.append(
-                        f"{path.relative_to(root)}:{lineno}: nearpath.{layer} imports nearpath.{imported}"
-                    )
+                    out.append(f"{path.relative_to(root)}:{lineno}: nearpath.{layer} imports nearpath.{imported}")
     return out
 
 
@@ -48,9 +46,7 @@ def main() -> int:
     for line in found:
         print(line)
     if found:
-        print(
-            f"layering: {len(found)} violation(s): components may import nearpath.core only", file=sys.stderr
-        )
+        print(f"layering: {len(found)} violation(s): components may import nearpath.core only", file=sys.stderr)
         return 1
     print("layering: ok")
     return 0
