@@ -626,6 +626,8 @@ class Cluster:
         memory_mb: int = 1024,
         workdir: Path | None = None,
     ) -> None:
+        # A work dir the cluster created itself is removed at close() unless NEARPATH_VM_KEEP=1.
+        self._owns_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="npvm-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.shared_disk: Disk | None = None
@@ -671,6 +673,8 @@ class Cluster:
     def close(self) -> None:
         for vm in self.vms:
             vm.close()
+        if self._owns_workdir and os.environ.get("NEARPATH_VM_KEEP") != "1":
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> Cluster:
         return self
