@@ -39,17 +39,9 @@ def vm_hwm_mb(pid: int) -> float:
 
 
 def install_crd(cp: ControlPlane) -> None:
-    from tests.controlplane.test_operator import _server_acceptable  # noqa: PLC0415
-
-    crd = load_crd()
-    status, _ = cp.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+    status, body = cp.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", load_crd())
     if status != 201:
-        print("crds/ rejected by the API server; using the server-acceptable copy", file=sys.stderr)
-        status, body = cp.request(
-            "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", _server_acceptable(crd)
-        )
-        if status != 201:
-            raise SystemExit(f"CRD install failed: {status} {json.dumps(body)[:500]}")
+        raise SystemExit(f"CRD install failed: {status} {json.dumps(body)[:500]}")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         status, _ = cp.request("GET", f"/apis/nearpath.io/v1alpha1/namespaces/{NAMESPACE}/volumegroups")

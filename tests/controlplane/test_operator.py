@@ -82,38 +82,10 @@ def _apply(kubectl: Kubectl, manifest: dict[str, Any] | str) -> None:
     kubectl("apply", "-f", "-", input=text, check=True)
 
 
-def _server_acceptable(node: Any) -> Any:
-    """The CRD without the validations a real API server rejected in crds/ at the time of writing
-    (an unsupported ``reason``, a ``fieldPath`` into metadata, the over-budget size and serial rules).
-    Used only when ``kubectl apply -f crds/`` fails, and said so loudly: the operator does not
-    depend on those validations."""
-    if isinstance(node, list):
-        return [_server_acceptable(v) for v in node]
-    if not isinstance(node, dict):
-        return node
-    out = {}
-    for key, value in node.items():
-        if key == "x-kubernetes-validations":
-            rules = []
-            for rule in value:
-                if any(f in rule.get("rule", "") for f in ("quantity(", "exists_one(")):
-                    continue
-                kept = {k: v for k, v in rule.items() if k != "reason"}
-                if str(kept.get("fieldPath", "")).startswith(".metadata"):
-                    kept.pop("fieldPath")
-                rules.append(kept)
-            out[key] = rules
-        else:
-            out[key] = _server_acceptable(value)
-    return out
-
-
 @pytest.fixture(scope="module")
 def operator_crd(kubectl: Kubectl, vg_crd: dict[str, Any]) -> None:
     applied = kubectl("apply", "-f", str(REPO_ROOT / "crds"))
-    if applied.returncode != 0:
-        print(f"\n!!! kubectl apply -f crds/ failed; installing a server-acceptable copy:\n{applied.stderr}")
-        _apply(kubectl, _server_acceptable(vg_crd))
+    assert applied.returncode == 0, f"kubectl apply -f crds/ failed: {applied.stderr}"
     kubectl("wait", "--for=condition=Established", "crd/volumegroups.nearpath.io", "--timeout=60s", check=True)
 
 
