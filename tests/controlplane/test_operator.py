@@ -23,6 +23,7 @@ import pytest
 
 from nearpath.core.kube import ClusterKube
 from tests.bench.fake_agents import FakeAgents
+from tests.controlplane.chart import render, service_account_names, token_kubeconfig
 from tests.controlplane.cluster import ControlPlane
 from tests.controlplane.helpers import REPO_ROOT, poll
 from tests.fixtures.controlplane import Kubectl
@@ -30,6 +31,7 @@ from tests.fixtures.controlplane import Kubectl
 pytestmark = pytest.mark.controlplane
 
 LEASE_NS = "nearpath-system"
+RELEASE = "nearpath"
 NODES = ["node-0", "node-1", "node-2"]
 AGENT_LEASE_S = 3
 OPERATOR_ENV = {
@@ -93,24 +95,19 @@ def operator_crd(kubectl: Kubectl, vg_crd: dict[str, Any]) -> None:
 def operator_env(control_plane: ControlPlane, kubectl: Kubectl, operator_crd: None) -> Iterator[Path]:
     """RBAC + namespace, then the operator process; yields its log path. Stops it afterwards."""
     kubectl("create", "namespace", LEASE_NS)  # may exist already
-    _apply(kubectl, (REPO_ROOT / "operator" / "deploy" / "rbac.yaml").read_text())
-    for kind, extra in (("ClusterRoleBinding", {}), ("RoleBinding", {"namespace": LEASE_NS})):
-        _apply(
-            kubectl,
-            {
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": kind,
-                "metadata": {"name": "nearpath-operator", **extra},
-                "roleRef": {
-                    "apiGroup": "rbac.authorization.k8s.io",
-                    "kind": "ClusterRole" if kind == "ClusterRoleBinding" else "Role",
-                    "name": "nearpath-operator",
-                },
-                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "nearpath-operator"}],
-            },
-        )
+    # The chart's own ServiceAccount, ClusterRole and Role for the operator: the operator runs
+    # with exactly the permissions a helm install gives it (a Forbidden fails the flows below).
+    rbac = render(RELEASE, LEASE_NS, show_only=["templates/operator-rbac.yaml"])
+    _apply(kubectl, rbac)
     log_path = control_plane.workdir / "logs" / "nearpath-operator.log"
-    kubeconfig = control_plane.kubeconfig_for("nearpath-operator")
+    kubeconfig = token_kubeconfig(
+        kubectl,
+        control_plane.url,
+        control_plane.ca_cert,
+        LEASE_NS,
+        service_account_names(RELEASE)["operator"],
+        control_plane.workdir / "operator-sa.kubeconfig",
+    )
     env = {**os.environ, **OPERATOR_ENV, "PYTHONPATH": str(REPO_ROOT)}
     with log_path.open("ab") as out:
         proc = subprocess.Popen(
