@@ -1,7 +1,7 @@
 """The operator process against a real API server, with fake target agents.
 
 The operator runs as ``python -m nearpath operator`` under the ``nearpath-operator`` token user
-with exactly the RBAC of ``operator/deploy/rbac.yaml``. Fake agents (tests/bench/fake_agents.py)
+with exactly the RBAC of the chart (``templates/operator-rbac.yaml``, a ServiceAccount token). Fake agents (tests/bench/fake_agents.py)
 renew Leases and write their ``targets`` entries with their own field managers, as the real
 agent does.
 """

@@ -129,7 +129,7 @@ def test_stage_command_sequence_local_path_first() -> None:
         ["mount", "-t", "ext4", f"/dev/mapper/{WWID}", "/stage/vg"],
     ]
     conf = host.read_file("/etc/multipath/conf.d/nearpath.conf") or ""
-    for line in ("group_by_prio", "prio alua", 'hardware_handler "1 alua"', "failback immediate", "fast_io_fail_tmo 2"):
+    for line in ("group_by_prio", "prio alua", 'hardware_handler "1 alua"', "failback immediate", "fast_io_fail_tmo 1"):
         assert line in conf
     assert all(c.timeout > 0 for c in runner.calls)
 

@@ -29,6 +29,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from tests.vm import storage
 from tests.vm.flow.stack import Flow, FlowError, poll
@@ -74,11 +75,11 @@ class Workload:
         storage.wait_for_writes(self.vm, f"{self.dir}/log", BASELINE_WRITES, timeout=120)
         time.sleep(BASELINE_SECONDS)
 
-    def stop(self) -> tuple[storage.WriterStats, dict[str, object], str]:
+    def stop(self) -> tuple[storage.WriterStats, dict[str, Any], str]:
         storage.stop_writer(self.vm, self.pid, timeout=HANG_SECONDS + 60)
-        raw = self.vm.read_file(f"{self.dir}/summary.json")
+        summary: dict[str, Any] = json.loads(self.vm.read_file(f"{self.dir}/summary.json"))
         log = self.vm.read_file(f"{self.dir}/log").decode()
-        return storage.analyse_writer_log(log, since=0), json.loads(raw), log
+        return storage.analyse_writer_log(log, since=0), summary, log
 
     def alive(self) -> bool:
         running, _rc = self.vm.status(self.pid)
@@ -102,13 +103,13 @@ def measure(flow: Flow, name: str, inject: Callable[[], float], settle: Callable
     return CaseResult(
         case=name,
         pause_s=round(stats.max_gap, 3),
-        errors=int(str(summary["errors"])),
-        mismatches=int(str(summary["mismatches"])),
+        errors=int(summary["errors"]),
+        mismatches=int(summary["mismatches"]),
         writes=stats.n_ok,
         writes_after_fault=stats.ok_after,
-        verified_blocks=int(str(summary["verified_blocks"])),
+        verified_blocks=int(summary["verified_blocks"]),
         gap_offset_s=round(stats.max_gap_at - t_fault, 3),
-        notes="; ".join(filter(None, [notes, *[str(x) for x in summary.get("mismatch_examples") or []][:3]])),  # type: ignore[attr-defined]
+        notes="; ".join(filter(None, [notes, *[str(x) for x in summary.get("mismatch_examples") or []][:3]])),
     )
 
 

@@ -18,7 +18,7 @@ import sys
 from typing import Any
 
 import grpc
-from google.protobuf import json_format
+from google.protobuf import json_format  # type: ignore[import-untyped]
 
 from nearpath.csi.proto import csi_pb2, csi_pb2_grpc
 

@@ -56,6 +56,7 @@ OPERATOR_ENV = {
     "NEARPATH_FAILBACK_DELAY_SECONDS": "5",
 }
 CONTROLLER_ENV = {"NEARPATH_LOG_FORMAT": "json", "NEARPATH_READY_TIMEOUT_SECONDS": "30"}
+CSI_NODE_ENV = {"NEARPATH_LOG_FORMAT": "text"}  # the benchmark adds tuning overrides (--node-env)
 RETRY_CODES = {"DEADLINE_EXCEEDED", "ABORTED", "UNAVAILABLE"}
 BLOCK_CAPABILITY = {"block": {}, "accessMode": {"mode": "SINGLE_NODE_WRITER"}}
 
@@ -195,7 +196,7 @@ class GuestNode:
         self.agent_pid = self.vm.spawn(["python3", "-m", "nearpath", "target"], log=AGENT_LOG, env=agent_env)
         csi_argv = ["python3", "-m", "nearpath", "csi", "--mode", "node", "--node-id", self.name,
                     "--endpoint", f"unix://{GUEST_CSI_SOCKET}"]  # fmt: skip
-        self.csi_pid = self.vm.spawn(csi_argv, log=CSI_NODE_LOG, env={"NEARPATH_LOG_FORMAT": "text"})
+        self.csi_pid = self.vm.spawn(csi_argv, log=CSI_NODE_LOG, env=dict(CSI_NODE_ENV))
 
     def ready(self, kube: ClusterKube) -> bool:
         for pid, log in ((self.agent_pid, AGENT_LOG), (self.csi_pid, CSI_NODE_LOG)):
@@ -258,14 +259,17 @@ class Flow:
         for node in self.nodes:
             node.start(kubeconfig)
         for node in self.nodes:
-            poll(f"{node.name}: agent Lease and CSI socket", lambda n=node: n.ready(self.kube), timeout, 2)
+            self._wait_node(node, timeout)
+
+    def _wait_node(self, node: GuestNode, timeout: float) -> None:
+        poll(f"{node.name}: agent Lease and CSI socket", lambda: node.ready(self.kube), timeout, 2)
 
     def restart_node(self, node: GuestNode, timeout: float = 300) -> None:
         """Boot a powered-off VM again and start its nearpath processes (state is gone: fresh root fs)."""
         node.vm.start()
         node.vm.wait_ready()
         node.start(guest_kubeconfig(self.cp))
-        poll(f"{node.name}: agent Lease and CSI socket", lambda: node.ready(self.kube), timeout, 2)
+        self._wait_node(node, timeout)
 
     def stop(self) -> None:
         self.host.stop()

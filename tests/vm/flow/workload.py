@@ -66,7 +66,9 @@ def check_block(data: bytes, run: bytes, index: int, allowed: set[int]) -> str:
     return ""
 
 
-def verify(fd: int, base: int, blocks: int, run: bytes, last_ok: list[int], uncertain: dict[int, set[int]]) -> dict:
+def verify(
+    fd: int, base: int, blocks: int, run: bytes, last_ok: list[int], uncertain: dict[int, set[int]]
+) -> dict[str, object]:
     buf = mmap.mmap(-1, READ_CHUNK)
     checked = 0
     mismatches: list[str] = []
