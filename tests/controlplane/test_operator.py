@@ -1,8 +1,8 @@
 """The operator process against a real API server, with fake target agents.
 
-The operator runs as ``python -m nearpath operator`` under the ``nearpath-operator`` token user
-with exactly the RBAC of the chart (``templates/operator-rbac.yaml``, a ServiceAccount token). Fake agents (tests/bench/fake_agents.py)
-renew Leases and write their ``targets`` entries with their own field managers, as the real
+The operator runs as ``python -m nearpath operator`` with a TokenRequest token of the chart's
+ServiceAccount, bound by the chart's own ``templates/operator-rbac.yaml``: exactly the permissions a
+helm install gives it. Fake agents (tests/bench/fake_agents.py) renew Leases and write their ``targets`` entries with their own field managers, as the real
 agent does.
 """
 
