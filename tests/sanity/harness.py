@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from nearpath.core.kube import ClusterKube
+from tests.controlplane.chart import render, service_account_names, token_kubeconfig
 from tests.controlplane.cluster import ControlPlane
 from tests.sanity.backend import BackendThread, FakeBackend
 
@@ -82,6 +83,28 @@ def prepare_cluster(cp: ControlPlane) -> None:
     kubectl(cp, "apply", "-f", "-", input="\n---\n".join(json.dumps(m) for m in manifests))
 
 
+RELEASE = "nearpath"
+RELEASE_NAMESPACE = "nearpath-system"
+
+
+def controller_kubeconfig(cp: ControlPlane, workdir: Path) -> Path:
+    """A kubeconfig for the chart's CSI controller ServiceAccount, bound by the chart's own RBAC.
+
+    The driver then runs with exactly the permissions a helm install gives the CSI controller:
+    csi-sanity's flows hitting a Forbidden would fail the run.
+    """
+    kubectl(cp, "create", "namespace", RELEASE_NAMESPACE)
+    rbac = render(RELEASE, RELEASE_NAMESPACE, show_only=["templates/csi-controller-rbac.yaml"])
+    kubectl(cp, "apply", "-f", "-", input=rbac)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [str(cp.bin_dir / "kubectl"), f"--kubeconfig={cp.kubeconfig}", *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+
+    account = service_account_names(RELEASE)["csi-controller"]
+    return token_kubeconfig(run, cp.url, cp.ca_cert, RELEASE_NAMESPACE, account, workdir / "csi-controller.kubeconfig")
+
+
 def parse_output(text: str, rc: int) -> SanityResult:
     summary = SUMMARY.findall(text)
     ran = RAN.findall(text)
@@ -99,12 +122,13 @@ def run_sanity(cp: ControlPlane, workdir: Path, timeout: float = 1800) -> Sanity
     params.write_text(f"backing: local\nnodes: {NODE}\n")
     mount_dir, staging_dir = workdir / "mount", workdir / "staging"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+    kubeconfig = controller_kubeconfig(cp, workdir)
     driver_log = workdir / "driver.log"
     with driver_log.open("wb") as log:
         driver = subprocess.Popen(
             [
                 sys.executable, "-m", "nearpath", "csi", "--mode", "all", "--endpoint", f"unix://{sock}",
-                "--node-id", NODE, "--kubeconfig", str(cp.kubeconfig), "--volume-namespace", NAMESPACE,
+                "--node-id", NODE, "--kubeconfig", str(kubeconfig), "--volume-namespace", NAMESPACE,
                 "--sandbox", "--log-format", "text", "--log-level", "info",
             ],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO, env=env,
