@@ -3,6 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 export NEARPATH_CACHE ?= $(HOME)/.cache/nearpath
+RUNS ?= 1
 
 .PHONY: setup setup-python setup-testbeds test test-unit test-control-plane test-vm test-e2e \
 	    lint crds crds-check sanity chart-check bench-failover bench-operator clean
@@ -53,6 +54,9 @@ sanity: setup-python ## csi-sanity against the driver (controller on the real AP
 
 bench-operator: setup-python ## 1000 VolumeGroups to Ready against the real API server (a benchmark)
 	$(PY) -m tests.bench.operator_scale --count 1000
+
+bench-failover: setup-python ## failover pauses on the real flow (3 VMs + API server; RUNS=n, ~6 min a run)
+	flock /tmp/nearpath-vm.lock $(PY) -m tests.bench.failover --runs $(RUNS) --json bench-results/failover.json
 
 chart-check: setup-python ## helm lint, template, server dry-run, CRDs in the chart equal crds/
 	bash tools/chart-check
