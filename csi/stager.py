@@ -57,8 +57,8 @@ class NodeConfig:
     multipath_conf: str = "/etc/multipath/conf.d/nearpath.conf"
     noop_out_interval: int = 1
     noop_out_timeout: int = 1
-    replacement_timeout: int = 5
-    fast_io_fail_tmo: int = 1
+    replacement_timeout: int = 0
+    fast_io_fail_tmo: int = 0
     dev_loss_tmo: int = 60
     no_path_retry: int = 12
     command_timeout: float = 30.0

@@ -100,7 +100,7 @@ def test_stage_unstage_real_iscsi_multipath(vm_cluster: ClusterFactory) -> None:
     assert groups[0].prio == AO_PRIO and groups[0].devs == (local.dev,), groups
     assert groups[0].status == "active", groups
     conf = vm1.run("cat /etc/multipath/conf.d/nearpath.conf", check=True).stdout
-    assert 'hardware_handler "1 alua"' in conf and "fast_io_fail_tmo 1" in conf
+    assert 'hardware_handler "1 alua"' in conf and "fast_io_fail_tmo 0" in conf
     vm1.run(f"echo nearpath-marker > {STAGING}/marker && sync", check=True)
 
     after = json.loads(guest("unstage"))

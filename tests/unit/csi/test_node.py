@@ -32,7 +32,7 @@ PUBLISH = PublishContext(
 CONFIG = NodeConfig(node_name="node-a")
 ISCSI_SETTINGS = [
     ("node.startup", "manual"),
-    ("node.session.timeo.replacement_timeout", "5"),
+    ("node.session.timeo.replacement_timeout", "0"),
     ("node.conn[0].timeo.noop_out_interval", "1"),
     ("node.conn[0].timeo.noop_out_timeout", "1"),
 ]
@@ -129,7 +129,7 @@ def test_stage_command_sequence_local_path_first() -> None:
         ["mount", "-t", "ext4", f"/dev/mapper/{WWID}", "/stage/vg"],
     ]
     conf = host.read_file("/etc/multipath/conf.d/nearpath.conf") or ""
-    for line in ("group_by_prio", "prio alua", 'hardware_handler "1 alua"', "failback immediate", "fast_io_fail_tmo 1"):
+    for line in ("group_by_prio", "prio alua", 'hardware_handler "1 alua"', "failback immediate", "fast_io_fail_tmo 0"):
         assert line in conf
     assert all(c.timeout > 0 for c in runner.calls)
 
