@@ -93,7 +93,8 @@ def controller_kubeconfig(cp: ControlPlane, workdir: Path) -> Path:
     The driver then runs with exactly the permissions a helm install gives the CSI controller:
     csi-sanity's flows hitting a Forbidden would fail the run.
     """
-    kubectl(cp, "create", "namespace", RELEASE_NAMESPACE)
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": RELEASE_NAMESPACE}}
+    kubectl(cp, "apply", "-f", "-", input=json.dumps(namespace))  # may exist: the control plane is shared
     rbac = render(RELEASE, RELEASE_NAMESPACE, show_only=["templates/csi-controller-rbac.yaml"])
     kubectl(cp, "apply", "-f", "-", input=rbac)
 
