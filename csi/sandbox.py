@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from nearpath.core.api import parse_volume_group
-from nearpath.core.errors import CommandFailed, InvalidSpec
+from nearpath.core.errors import InvalidSpec
+from nearpath.core.fake_runner import FakeRunner
 from nearpath.core.kube import KubeApi
 from nearpath.core.runner import CommandResult
-from nearpath.core.secrets import mask_argv
 from nearpath.csi.host import FsStats, LocalHost
 from nearpath.csi.mount import MountEntry
 
@@ -260,7 +260,9 @@ class SimulatedRunner:
         self.host = host
         self.fabric = fabric
         self.initiator = initiator
-        self.calls: list[list[str]] = []
+        # Recording, masking and the accepted-code check are FakeRunner's; this class only
+        # simulates what the commands do.
+        self._runner = FakeRunner().on(respond=self._dispatch)
         self.records: dict[tuple[str, str], dict[str, str]] = {}
         self.discovery_db: dict[str, dict[str, str]] = {}
         self.sessions: dict[tuple[str, str], int] = {}
@@ -285,16 +287,7 @@ class SimulatedRunner:
         input: str | None = None,
         env: Mapping[str, str] | None = None,
     ) -> CommandResult:
-        args = list(argv)
-        self.calls.append(args)
-        shown = mask_argv(args, [s for s in secrets if s])
-        rc, out, err = self._dispatch(args)
-        result = CommandResult(shown, rc, out, err)
-        if rc not in frozenset(ok_codes):
-            raise CommandFailed(
-                f"{shown[0]} exited with {rc}: {err.strip()}", argv=shown, returncode=rc, stdout=out, stderr=err
-            )
-        return result
+        return self._runner.run(argv, timeout=timeout, ok_codes=ok_codes, secrets=secrets, input=input, env=env)
 
     def _dispatch(self, a: list[str]) -> tuple[int, str, str]:
         handlers: dict[str, Callable[[list[str]], tuple[int, str, str]]] = {
@@ -554,7 +547,7 @@ class SimulatedRunner:
         return 32, "", f"umount: {a[-1]}: not mounted"
 
     def commands(self, *prefix: str) -> list[list[str]]:
-        return [c for c in self.calls if tuple(c[: len(prefix)]) == prefix]
+        return self._runner.commands(*prefix)
 
     # leak checks
     def leftovers(self) -> dict[str, object]:
