@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,7 +23,7 @@ from typing import Any
 from nearpath.core.kube import ClusterKube
 from tests.bench.fake_agents import FakeAgents
 from tests.controlplane.cluster import ControlPlane
-from tests.controlplane.helpers import REPO_ROOT, load_crd
+from tests.controlplane.helpers import load_crd, start_nearpath
 
 NAMESPACE = "bench"
 NODES = ["node-0", "node-1"]
@@ -85,22 +83,8 @@ def run(count: int, workers: int, timeout_s: float) -> int:
         agents = FakeAgents(kube, NODES, threads=4)
         agents.heartbeat()
         log_path = cp.workdir / "logs" / "operator-bench.log"
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(REPO_ROOT),
-            "NEARPATH_WORKERS": str(workers),
-            "NEARPATH_LOG_LEVEL": "warning",
-        }
-        with log_path.open("ab") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "nearpath", "operator", f"--kubeconfig={cp.kubeconfig}", "--standalone"],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=REPO_ROOT,
-                start_new_session=True,
-            )
+        env = {"NEARPATH_WORKERS": str(workers), "NEARPATH_LOG_LEVEL": "warning"}
+        proc = start_nearpath(["operator", f"--kubeconfig={cp.kubeconfig}", "--standalone"], log_path, env)
         try:
             time.sleep(2)  # operator startup (imports, first listing) is not part of the measurement
             baseline = vm_hwm_mb(proc.pid)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,3 +151,18 @@ def status_probe(crd: dict[str, Any]) -> dict[str, Any]:
         if value is not None:
             return {name: value}
     raise AssertionError("status schema has no scalar property to probe the status subresource with")
+
+
+def start_nearpath(args: Sequence[str], log_path: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    """``python -m nearpath <args>`` from this checkout, output appended to ``log_path``, in its own
+    session (so a stop signal reaches it alone). The caller stops it."""
+    with log_path.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "nearpath", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env, "PYTHONPATH": str(REPO_ROOT)},
+            cwd=REPO_ROOT,
+            start_new_session=True,
+        )

@@ -10,10 +10,8 @@ agent does.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -26,7 +24,7 @@ from nearpath.core.kube import ClusterKube
 from tests.bench.fake_agents import FakeAgents
 from tests.controlplane.chart import render, service_account_names, token_kubeconfig
 from tests.controlplane.cluster import ControlPlane
-from tests.controlplane.helpers import REPO_ROOT, poll
+from tests.controlplane.helpers import REPO_ROOT, poll, start_nearpath
 from tests.fixtures.controlplane import Kubectl
 
 pytestmark = pytest.mark.controlplane
@@ -109,17 +107,7 @@ def operator_env(control_plane: ControlPlane, kubectl: Kubectl, operator_crd: No
         service_account_names(RELEASE)["operator"],
         control_plane.workdir / "operator-sa.kubeconfig",
     )
-    env = {**os.environ, **OPERATOR_ENV, "PYTHONPATH": str(REPO_ROOT)}
-    with log_path.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "nearpath", "operator", f"--kubeconfig={kubeconfig}", "--leader-election"],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=REPO_ROOT,
-            start_new_session=True,
-        )
+    proc = start_nearpath(["operator", f"--kubeconfig={kubeconfig}", "--leader-election"], log_path, OPERATOR_ENV)
     try:
         yield log_path
     finally:
