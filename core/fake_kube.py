@@ -304,24 +304,8 @@ class FakeKube:
         field_manager: str = "nearpath",
     ) -> Obj:
         self._check_failure("apply_lease")
-        self._lease_rv += 1
-        lease: Obj = {
-            "apiVersion": "coordination.k8s.io/v1",
-            "kind": "Lease",
-            "metadata": {
-                "name": name,
-                "namespace": namespace,
-                "labels": dict(labels or {}),
-                "resourceVersion": str(self._lease_rv),
-            },
-            "spec": {
-                "holderIdentity": holder,
-                "leaseDurationSeconds": duration_seconds,
-                "renewTime": _rfc3339(self.clock()),
-            },
-        }
-        self._leases[(namespace, name)] = lease
-        return copy.deepcopy(lease)
+        spec = {"holderIdentity": holder, "leaseDurationSeconds": duration_seconds, "renewTime": _rfc3339(self.clock())}
+        return self._store_lease(namespace, name, spec, labels)
 
     def update_lease(
         self,
@@ -340,6 +324,10 @@ class FakeKube:
                 raise NotFound(f"Lease {namespace}/{name} not found")
             if current["metadata"].get("resourceVersion") != resource_version:
                 raise Conflict(f"Lease {namespace}/{name} changed concurrently")
+        return self._store_lease(namespace, name, spec, labels)
+
+    def _store_lease(self, namespace: str, name: str, spec: Obj, labels: dict[str, str] | None) -> Obj:
+        """Write a whole Lease with a new resourceVersion; the caller's spec is copied."""
         self._lease_rv += 1
         lease: Obj = {
             "apiVersion": "coordination.k8s.io/v1",
