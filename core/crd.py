@@ -55,7 +55,7 @@ def _resolve(node: Any, defs: Mapping[str, Any]) -> Any:
 def _structural(node: dict[str, Any], defs: Mapping[str, Any]) -> dict[str, Any]:
     node = {k: v for k, v in node.items() if k not in _DROP_KEYS}
     any_of = node.get("anyOf")
-    if any_of and not node.get("x-kubernetes-int-or-string"):
+    if any_of:
         non_null = [branch for branch in any_of if branch.get("type") != "null"]
         if len(non_null) != 1:
             raise ValueError(f"cannot express anyOf {any_of!r} in a structural schema")
@@ -73,8 +73,6 @@ def _structural(node: dict[str, Any], defs: Mapping[str, Any]) -> dict[str, Any]
             out[key] = {name: _resolve(sub, defs) for name, sub in value.items()}
         elif key in ("items", "additionalProperties") and isinstance(value, dict):
             out[key] = _resolve(value, defs)
-        elif key == "anyOf":
-            out[key] = [{k: v for k, v in branch.items() if k != "title"} for branch in value]
         else:
             out[key] = value
     if "properties" in out and "type" not in out:
@@ -95,8 +93,6 @@ _KEY_ORDER = [
     "pattern",
     "minItems",
     "maxItems",
-    "x-kubernetes-int-or-string",
-    "anyOf",
     "x-kubernetes-list-type",
     "x-kubernetes-list-map-keys",
     "items",

@@ -10,7 +10,6 @@ Errors come back as ``(field path, message)`` with paths in the API server's for
 from __future__ import annotations
 
 import ipaddress
-from decimal import Decimal
 from typing import Any
 
 import celpy
@@ -20,8 +19,6 @@ from celpy import celtypes
 from nearpath.core.quantity import is_quantity, parse_bytes
 
 FieldError = tuple[str, str]
-
-_K8S_QUANTITY_SUFFIX = {"": 1, "m": Decimal("0.001")}
 
 
 def _quantity(value: Any) -> celtypes.IntType:
