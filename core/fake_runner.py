@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from nearpath.core.errors import CommandFailed, CommandTimeout
+from nearpath.core.masking import mask_argv, mask_text
 from nearpath.core.runner import CommandResult
-from nearpath.core.secrets import mask_argv, mask_text
 
 Responder = Callable[[list[str]], CommandResult | tuple[int, str, str]]
 

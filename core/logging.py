@@ -14,7 +14,7 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
-from nearpath.core.secrets import mask_text
+from nearpath.core.masking import mask_text
 
 _RESERVED = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 _secrets: set[str] = set()

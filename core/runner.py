@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from nearpath.core.errors import CommandFailed, CommandTimeout
-from nearpath.core.secrets import mask_argv, mask_text
+from nearpath.core.masking import mask_argv, mask_text
 
 log = logging.getLogger("nearpath.runner")
 

@@ -31,13 +31,13 @@ from nearpath.core.errors import (
 from nearpath.core.kube import Conflict, KubeApi
 from nearpath.core.quantity import MI, format_bytes
 from nearpath.csi import capabilities
-from nearpath.csi.context import PublishContext, TargetPortal
-from nearpath.csi.errors import grpc_errors
-from nearpath.csi.ids import DISK_NAME, VolumeRef, parse_node_id, parse_volume_id, volume_group_name, volume_id
+from nearpath.csi.grpc_errors import grpc_errors
 from nearpath.csi.inflight import InFlight
 from nearpath.csi.params import VolumeParams, parse
 from nearpath.csi.proto import csi_pb2, csi_pb2_grpc
+from nearpath.csi.publish_context import PublishContext, TargetPortal
 from nearpath.csi.settings import DRIVER_NAME, TOPOLOGY_KEY, CsiSettings
+from nearpath.csi.volume_ids import DISK_NAME, VolumeRef, parse_node_id, parse_volume_id, volume_group_name, volume_id
 
 log = logging.getLogger("nearpath.csi.controller")
 

@@ -8,7 +8,7 @@ from typing import Any
 import grpc
 from google.protobuf import wrappers_pb2  # type: ignore[import-untyped]
 
-from nearpath.csi.errors import grpc_errors
+from nearpath.csi.grpc_errors import grpc_errors
 from nearpath.csi.proto import csi_pb2, csi_pb2_grpc
 from nearpath.csi.settings import DRIVER_NAME
 

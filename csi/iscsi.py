@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from nearpath.core.runner import Runner
-from nearpath.csi.context import ChapCredentials
+from nearpath.csi.publish_context import ChapCredentials
 
 ISCSIADM = "iscsiadm"
 RC_SESSION_EXISTS = 15

@@ -13,8 +13,8 @@ from typing import Any
 
 from nearpath.core.logging import configure
 from nearpath.core.runner import HostRunner
+from nearpath.csi.node_ops import NodeConfig
 from nearpath.csi.settings import CsiSettings
-from nearpath.csi.stager import NodeConfig
 
 log = logging.getLogger("nearpath.csi")
 
@@ -47,8 +47,8 @@ def main(argv: list[str]) -> int:
     from nearpath.csi.host import Host, LocalHost  # noqa: PLC0415
     from nearpath.csi.identity import IdentityService  # noqa: PLC0415
     from nearpath.csi.node import NodeService  # noqa: PLC0415
+    from nearpath.csi.node_ops import NodeOps  # noqa: PLC0415
     from nearpath.csi.server import build_server  # noqa: PLC0415
-    from nearpath.csi.stager import NodeOps  # noqa: PLC0415
 
     serve_controller = settings.mode in ("controller", "all")
     serve_node = settings.mode in ("node", "all")

@@ -1,5 +1,5 @@
 # ruff: noqa: N802  (gRPC method names are fixed by the CSI specification)
-"""CSI Node service: request validation and translation onto :class:`~nearpath.csi.stager.NodeOps`."""
+"""CSI Node service: request validation and translation onto :class:`~nearpath.csi.node_ops.NodeOps`."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import grpc
 
 from nearpath.core.errors import InvalidArgument, NotFound
 from nearpath.csi import capabilities
-from nearpath.csi.context import ChapCredentials, PublishContext
-from nearpath.csi.errors import grpc_errors
-from nearpath.csi.ids import node_id
+from nearpath.csi.grpc_errors import grpc_errors
 from nearpath.csi.inflight import InFlight
+from nearpath.csi.node_ops import NodeOps, StageRequest
 from nearpath.csi.proto import csi_pb2, csi_pb2_grpc
+from nearpath.csi.publish_context import ChapCredentials, PublishContext
 from nearpath.csi.settings import TOPOLOGY_KEY
-from nearpath.csi.stager import NodeOps, StageRequest
+from nearpath.csi.volume_ids import node_id
 
 RPC = csi_pb2.NodeServiceCapability.RPC
 

@@ -29,7 +29,7 @@ from nearpath.core.errors import NearpathError
 from nearpath.core.identifiers import target_iqn
 from nearpath.core.kube import KubeApi, Obj
 from nearpath.core.logging import register_secret
-from nearpath.target import probe as probe_mod
+from nearpath.target import devices
 from nearpath.target.converge import converge_all, observe
 from nearpath.target.desired import (
     DesiredTarget,
@@ -90,8 +90,8 @@ class TargetAgent:
         portals: Sequence[Portal],
         *,
         metrics: TargetMetrics | None = None,
-        prober: Prober = probe_mod.probe,
-        create_file: FileCreator = probe_mod.ensure_sparse_file,
+        prober: Prober = devices.probe,
+        create_file: FileCreator = devices.ensure_sparse_file,
         manage_discovery_auth: bool = True,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:

@@ -63,17 +63,17 @@ def _attr_differs(actual: dict[str, str], key: str, value: str) -> bool:
     return actual.get(key, "").strip() != value
 
 
-class _Plan:
+class _Changes:
     """Applies changes through the edge and records them."""
 
     def __init__(self, edge: LioEdge) -> None:
         self.edge = edge
-        self.changes: list[str] = []
+        self.made: list[str] = []
 
     def do(self, text: str, func: object, *args: object) -> None:
         assert callable(func)
         func(*args)
-        self.changes.append(text)
+        self.made.append(text)
         log.info("lio change", extra={"change": text})
 
 
@@ -90,7 +90,7 @@ def converge_target(
     run.luns()
     run.acls()
     run.finish()
-    return run.plan.changes
+    return run.changes.made
 
 
 class _TargetRun:
@@ -99,7 +99,7 @@ class _TargetRun:
     def __init__(
         self, edge: LioEdge, want: DesiredTarget, backstores: dict[str, BackstoreState], target: TargetState | None
     ) -> None:
-        self.plan = _Plan(edge)
+        self.changes = _Changes(edge)
         self.edge = edge
         self.want = want
         self.iqn = want.iqn
@@ -119,7 +119,7 @@ class _TargetRun:
         for initiator, mapped in self.acl_maps.items():
             for m, tpg_lun in list(mapped.items()):
                 if tpg_lun == lun:
-                    self.plan.do(
+                    self.changes.do(
                         f"unmap LUN {m} of {self.iqn} from {initiator}",
                         self.edge.delete_mapped_lun,
                         self.iqn,
@@ -128,9 +128,11 @@ class _TargetRun:
                     )
                     del mapped[m]
         if self.enabled and set(self.actual_luns) == {lun}:
-            self.plan.do(f"disable TPG {self.iqn} (replacing its only LUN)", self.edge.set_tpg_enabled, self.iqn, False)
+            self.changes.do(
+                f"disable TPG {self.iqn} (replacing its only LUN)", self.edge.set_tpg_enabled, self.iqn, False
+            )
             self.enabled = False
-        self.plan.do(f"delete LUN {lun} of {self.iqn}", self.edge.delete_lun, self.iqn, lun)
+        self.changes.do(f"delete LUN {lun} of {self.iqn}", self.edge.delete_lun, self.iqn, lun)
         del self.actual_luns[lun]
 
     def backstores(self) -> None:
@@ -141,21 +143,21 @@ class _TargetRun:
                 # Path, serial, kind or size changed: recreate; its LUNs go first (step 3 restores them).
                 for n in [n for n, lun in self.actual_luns.items() if lun.backstore == b.name]:
                     self._unexport(n)
-                self.plan.do(
+                self.changes.do(
                     f"delete backstore {b.name} (was {actual.kind} {actual.path})", edge.delete_backstore, b.name
                 )
                 actual = None
                 self.recreated.add(b.name)
             if actual is None:
-                self.plan.do(f"create {b.kind.value} backstore {b.name} on {b.path}", edge.create_backstore, b)
+                self.changes.do(f"create {b.kind.value} backstore {b.name} on {b.path}", edge.create_backstore, b)
             attrs = actual.attributes if actual else {}
             groups = actual.alua_groups if actual else {}
             for key, value in b.attributes:
                 if _attr_differs(attrs, key, value):
-                    self.plan.do(f"set {key}={value} on {b.name}", edge.set_backstore_attribute, b.name, key, value)
+                    self.changes.do(f"set {key}={value} on {b.name}", edge.set_backstore_attribute, b.name, key, value)
             current = groups.get(group.name)
             if current is not None and current.group_id != group.group_id:
-                self.plan.do(
+                self.changes.do(
                     f"delete ALUA group {group.name} on {b.name} (id changed)",
                     edge.delete_alua_group,
                     b.name,
@@ -165,13 +167,13 @@ class _TargetRun:
             if current is None:
                 for g in groups.values():
                     if g.group_id == group.group_id and g.name != group.name:
-                        self.plan.do(
+                        self.changes.do(
                             f"delete ALUA group {g.name} on {b.name} (id reused)",
                             edge.delete_alua_group,
                             b.name,
                             g.name,
                         )
-                self.plan.do(
+                self.changes.do(
                     f"create ALUA group {group.name} ({group.group_id}) on {b.name}",
                     edge.create_alua_group,
                     b.name,
@@ -179,7 +181,7 @@ class _TargetRun:
                     group.group_id,
                 )
             if current is None or current.state_code != group.state_code or current.access_type != group.access_type:
-                self.plan.do(
+                self.changes.do(
                     f"set ALUA group {group.name} on {b.name} to {group.state.value} (type {group.access_type})",
                     edge.set_alua_group,
                     b.name,
@@ -191,13 +193,15 @@ class _TargetRun:
     def tpg(self) -> None:
         if self.target is None:
             if self.stale_target:
-                self.plan.do(f"delete target {self.iqn} (no TPG)", self.edge.delete_target, self.iqn)
-            self.plan.do(f"create target {self.iqn}", self.edge.create_target, self.iqn)
+                self.changes.do(f"delete target {self.iqn} (no TPG)", self.edge.delete_target, self.iqn)
+            self.changes.do(f"create target {self.iqn}", self.edge.create_target, self.iqn)
         for key, value in self.want.tpg_attributes:
             if key != "authentication" and _attr_differs(self.tpg_attrs, key, value):
-                self.plan.do(f"set {key}={value} on TPG {self.iqn}", self.edge.set_tpg_attribute, self.iqn, key, value)
+                self.changes.do(
+                    f"set {key}={value} on TPG {self.iqn}", self.edge.set_tpg_attribute, self.iqn, key, value
+                )
         if self.auth == "0" and _attr_differs(self.tpg_attrs, "authentication", "0"):
-            self.plan.do(
+            self.changes.do(
                 f"set authentication=0 on TPG {self.iqn}", self.edge.set_tpg_attribute, self.iqn, "authentication", "0"
             )
 
@@ -207,14 +211,14 @@ class _TargetRun:
             if n in self.actual_luns and self.actual_luns[n].backstore != backstore:
                 self._unexport(n)
             if n not in self.actual_luns:
-                self.plan.do(
+                self.changes.do(
                     f"create LUN {n} of {self.iqn} on {backstore}", self.edge.create_lun, self.iqn, n, backstore
                 )
                 current_group = ""
             else:
                 current_group = self.actual_luns[n].alua_group
             if current_group != self.group.name:
-                self.plan.do(
+                self.changes.do(
                     f"put LUN {n} of {self.iqn} in ALUA group {self.group.name}",
                     self.edge.set_lun_alua_group,
                     self.iqn,
@@ -234,7 +238,7 @@ class _TargetRun:
                     and name.startswith(ids.PORT_GROUP_PREFIX)
                     and g.group_id != self.group.group_id
                 ):
-                    self.plan.do(
+                    self.changes.do(
                         f"delete stale ALUA group {name} on {b.name}", self.edge.delete_alua_group, b.name, name
                     )
 
@@ -242,18 +246,18 @@ class _TargetRun:
         edge, iqn = self.edge, self.iqn
         wanted = {a.initiator: a for a in self.want.acls}
         for initiator in sorted(set(self.acl_maps) - set(wanted)):
-            self.plan.do(f"delete ACL {initiator} of {iqn}", edge.delete_acl, iqn, initiator)
+            self.changes.do(f"delete ACL {initiator} of {iqn}", edge.delete_acl, iqn, initiator)
         for initiator, acl_want in sorted(wanted.items()):
             existing = self.target.acls.get(initiator) if self.target else None
             if existing is None:
-                self.plan.do(f"create ACL {initiator} on {iqn}", edge.create_acl, iqn, initiator)
+                self.changes.do(f"create ACL {initiator} on {iqn}", edge.create_acl, iqn, initiator)
                 chap: ChapCredentials = NO_CHAP
                 mapped: dict[int, int] = {}
             else:
                 chap, mapped = existing.chap, self.acl_maps.get(initiator, {})
             if chap != acl_want.chap:
                 user = acl_want.chap.userid or "-"
-                self.plan.do(
+                self.changes.do(
                     f"set CHAP of ACL {initiator} on {iqn} (user {user})",
                     edge.set_acl_chap,
                     iqn,
@@ -262,25 +266,29 @@ class _TargetRun:
                 )
             for m, tpg_lun in sorted(mapped.items()):
                 if m not in acl_want.mapped_luns or tpg_lun != m:
-                    self.plan.do(f"unmap LUN {m} of {iqn} from {initiator}", edge.delete_mapped_lun, iqn, initiator, m)
+                    self.changes.do(
+                        f"unmap LUN {m} of {iqn} from {initiator}", edge.delete_mapped_lun, iqn, initiator, m
+                    )
                     del mapped[m]
             for m in acl_want.mapped_luns:
                 if m not in mapped:
-                    self.plan.do(f"map LUN {m} of {iqn} to {initiator}", edge.create_mapped_lun, iqn, initiator, m, m)
+                    self.changes.do(
+                        f"map LUN {m} of {iqn} to {initiator}", edge.create_mapped_lun, iqn, initiator, m, m
+                    )
 
     def finish(self) -> None:
         edge, iqn = self.edge, self.iqn
         if self.auth != "0" and _attr_differs(self.tpg_attrs, "authentication", self.auth):
-            self.plan.do(
+            self.changes.do(
                 f"set authentication={self.auth} on TPG {iqn}", edge.set_tpg_attribute, iqn, "authentication", self.auth
             )
         portals: frozenset[Portal] = self.target.portals if self.target else frozenset()
         for portal in sorted(set(self.want.portals) - portals):
-            self.plan.do(f"create portal {portal} on {iqn}", edge.create_portal, iqn, portal)
+            self.changes.do(f"create portal {portal} on {iqn}", edge.create_portal, iqn, portal)
         for portal in sorted(portals - set(self.want.portals)):
-            self.plan.do(f"delete portal {portal} of {iqn}", edge.delete_portal, iqn, portal)
+            self.changes.do(f"delete portal {portal} of {iqn}", edge.delete_portal, iqn, portal)
         if not self.enabled:
-            self.plan.do(f"enable TPG {iqn}", edge.set_tpg_enabled, iqn, True)
+            self.changes.do(f"enable TPG {iqn}", edge.set_tpg_enabled, iqn, True)
 
 
 def remove_stale(
@@ -291,11 +299,11 @@ def remove_stale(
     keep_backstores: set[str],
 ) -> list[str]:
     """Delete nearpath targets and backstores nobody wants; never touch foreign objects."""
-    plan = _Plan(edge)
+    changes = _Changes(edge)
     remaining: list[TargetState] = []
     for target in targets:
         if ids.is_nearpath_iqn(target.iqn) and target.iqn not in keep_iqns:
-            plan.do(f"delete target {target.iqn}", edge.delete_target, target.iqn)
+            changes.do(f"delete target {target.iqn}", edge.delete_target, target.iqn)
         else:
             remaining.append(target)
     in_use = {lun.backstore for t in remaining for lun in t.luns.values()}
@@ -304,8 +312,8 @@ def remove_stale(
             if b.name in in_use:
                 log.warning("stale nearpath backstore still exported by a foreign target", extra={"backstore": b.name})
                 continue
-            plan.do(f"delete backstore {b.name}", edge.delete_backstore, b.name)
-    return plan.changes
+            changes.do(f"delete backstore {b.name}", edge.delete_backstore, b.name)
+    return changes.made
 
 
 def converge_discovery(edge: LioEdge, wanted: Sequence[DesiredTarget]) -> tuple[list[str], dict[str, str]]:
@@ -314,7 +322,7 @@ def converge_discovery(edge: LioEdge, wanted: Sequence[DesiredTarget]) -> tuple[
     It is on when any served group asks for it, with the credentials of the first such group
     (by namespace/name); groups asking with other credentials get a warning. Off otherwise.
     """
-    plan = _Plan(edge)
+    changes = _Changes(edge)
     warnings: dict[str, str] = {}
     askers = sorted((t for t in wanted if t.discovery_auth is not None), key=lambda t: t.vg_key)
     current = edge.get_discovery_auth()
@@ -327,15 +335,15 @@ def converge_discovery(edge: LioEdge, wanted: Sequence[DesiredTarget]) -> tuple[
                     f"discovery CHAP is node-wide in LIO: this node uses the credentials of {chosen.vg_key}"
                 )
         if not current.enabled or current.chap != creds:
-            plan.do(
+            changes.do(
                 f"enable discovery authentication (credentials of {chosen.vg_key})",
                 edge.set_discovery_auth,
                 True,
                 creds,
             )
     elif current.enabled or current.chap != NO_CHAP:
-        plan.do("disable discovery authentication", edge.set_discovery_auth, False, NO_CHAP)
-    return plan.changes, warnings
+        changes.do("disable discovery authentication", edge.set_discovery_auth, False, NO_CHAP)
+    return changes.made, warnings
 
 
 def converge_all(

@@ -1,4 +1,4 @@
-"""VM tier: the real CSI node code (nearpath.csi.stager, HostRunner) stages a nearpath-style
+"""VM tier: the real CSI node code (nearpath.csi.node_ops, HostRunner) stages a nearpath-style
 two-target LUN with real iscsiadm and multipathd.
 
 vm1 and vm2 export the shared disk through LIO with one unit serial (one WWID), vm1's group
@@ -25,9 +25,9 @@ GUEST_SCRIPT = "/tmp/np_csi_node.py"
 SCRIPT = r"""
 import glob, json, subprocess, sys
 from nearpath.core.runner import HostRunner
-from nearpath.csi.context import PublishContext
+from nearpath.csi.publish_context import PublishContext
 from nearpath.csi.host import LocalHost
-from nearpath.csi.stager import NodeConfig, NodeOps, StageRequest
+from nearpath.csi.node_ops import NodeConfig, NodeOps, StageRequest
 
 args = json.loads(sys.argv[2])
 ops = NodeOps(HostRunner(), LocalHost(), NodeConfig(node_name=args["node"], device_timeout=60, command_timeout=60))

@@ -8,9 +8,9 @@ import grpc
 import pytest
 
 from nearpath.core.fake_kube import FakeKube
-from nearpath.csi.context import PublishContext
 from nearpath.csi.controller import ANNOTATION_NAME, ControllerService
 from nearpath.csi.proto import csi_pb2
+from nearpath.csi.publish_context import PublishContext
 from nearpath.csi.settings import TOPOLOGY_KEY, CsiSettings
 from tests.sanity.backend import FakeBackend
 from tests.unit.csi.conftest import Aborted, FakeContext, block_cap, mount_cap

@@ -7,12 +7,12 @@ import grpc
 import pytest
 
 from nearpath.core.fake_runner import FakeRunner
-from nearpath.csi.context import ChapCredentials, PublishContext, TargetPortal
 from nearpath.csi.mount import MountEntry
 from nearpath.csi.node import NodeService
+from nearpath.csi.node_ops import NodeConfig, NodeOps, StageRequest
 from nearpath.csi.proto import csi_pb2
+from nearpath.csi.publish_context import ChapCredentials, PublishContext, TargetPortal
 from nearpath.csi.sandbox import Lun, MemoryHost, Sandbox, StaticFabric
-from nearpath.csi.stager import NodeConfig, NodeOps, StageRequest
 from tests.unit.csi.conftest import Aborted, FakeContext, block_cap, mount_cap
 
 pytestmark = pytest.mark.unit

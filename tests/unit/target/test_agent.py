@@ -295,8 +295,8 @@ def test_metrics_names(kube: FakeKube, agent: TargetAgent, lio: FakeLio) -> None
 def test_file_mode_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: Files) -> None:
     lio = FakeLio()
     monkeypatch.setattr(target_main, "RtslibLio", lambda: lio)
-    monkeypatch.setattr("nearpath.target.probe.probe", files.probe)
-    monkeypatch.setattr("nearpath.target.agent.probe_mod.probe", files.probe)
+    monkeypatch.setattr("nearpath.target.devices.probe", files.probe)
+    monkeypatch.setattr("nearpath.target.agent.devices.probe", files.probe)
     monkeypatch.setattr(target_main, "TargetAgent", _agent_with(files))
     vg_file, secrets_file, status_file = tmp_path / "vg.json", tmp_path / "s.json", tmp_path / "out.json"
     vg_file.write_text(json.dumps({"items": [vg_obj("g1", chap=True)]}))

@@ -40,11 +40,11 @@ from nearpath.core.errors import (
     Unavailable,
 )
 from nearpath.core.runner import Runner
-from nearpath.csi.context import ChapCredentials, PublishContext, TargetPortal
 from nearpath.csi.host import FsStats, Host
 from nearpath.csi.iscsi import Iscsiadm, NodeSettings, by_path_link
 from nearpath.csi.mount import SUPPORTED_FS, Mounter
 from nearpath.csi.multipath import Multipath, config_text
+from nearpath.csi.publish_context import ChapCredentials, PublishContext, TargetPortal
 
 log = logging.getLogger("nearpath.csi.node")
 
