@@ -73,6 +73,12 @@ class Aborted(NearpathError):
     kind = ErrorKind.ABORTED
 
 
+class Conflict(NearpathError):
+    """The object changed since it was read (resourceVersion mismatch); re-read and retry."""
+
+    kind = ErrorKind.ABORTED
+
+
 class Unavailable(NearpathError):
     kind = ErrorKind.UNAVAILABLE
 

@@ -24,29 +24,16 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from nearpath.core.api import API_VERSION, KIND
-from nearpath.core.errors import AlreadyExists, NearpathError, NotFound
-from nearpath.core.kube import Conflict, Obj
+from nearpath.core.api import API_VERSION, KIND, VolumeGroupStatus
+from nearpath.core.clock import rfc3339, utc_now
+from nearpath.core.errors import AlreadyExists, Conflict, NearpathError, NotFound
+from nearpath.core.kube import Obj
 
-# List-map keys of the VolumeGroup status, as the CRD declares them.
-STATUS_LIST_KEYS = {
-    "conditions": "type",
-    "disks": "name",
-    "assignments": "node",
-    "targets": "node",
-    "attachments": "initiator",
-}
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+STATUS_LIST_KEYS = VolumeGroupStatus.list_map_keys()
+"""List-map keys of the VolumeGroup status (wire name -> key), as the model (and so the CRD) declares them."""
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -71,7 +58,7 @@ class _Stored:
 
 @dataclass
 class FakeKube:
-    clock: Callable[[], datetime] = _utc_now
+    clock: Callable[[], datetime] = utc_now
     events: list[dict[str, str]] = field(default_factory=list)
     status_writes: list[tuple[str, str]] = field(default_factory=list)
     """(object key, field manager) of every status apply, in order."""
@@ -156,7 +143,7 @@ class FakeKube:
                 "namespace": key[0],
                 "uid": str(uuid.uuid4()),
                 "generation": 1,
-                "creationTimestamp": _rfc3339(self.clock()),
+                "creationTimestamp": rfc3339(self.clock()),
             }
             self._objects[key] = _Stored(obj)
             self._bump("ADDED", obj)
@@ -194,7 +181,7 @@ class FakeKube:
             obj = stored.obj
             if obj["metadata"].get("finalizers"):
                 if not obj["metadata"].get("deletionTimestamp"):
-                    obj["metadata"]["deletionTimestamp"] = _rfc3339(self.clock())
+                    obj["metadata"]["deletionTimestamp"] = rfc3339(self.clock())
                     self._bump("MODIFIED", obj)
             else:
                 del self._objects[(namespace, name)]
@@ -304,7 +291,7 @@ class FakeKube:
         field_manager: str = "nearpath",
     ) -> Obj:
         self._check_failure("apply_lease")
-        spec = {"holderIdentity": holder, "leaseDurationSeconds": duration_seconds, "renewTime": _rfc3339(self.clock())}
+        spec = {"holderIdentity": holder, "leaseDurationSeconds": duration_seconds, "renewTime": rfc3339(self.clock())}
         return self._store_lease(namespace, name, spec, labels)
 
     def update_lease(

@@ -15,22 +15,18 @@ own their part of the status and never overwrite another writer's entries.
 from __future__ import annotations
 
 import base64
+import json
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from nearpath.core.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
-from nearpath.core.errors import AlreadyExists, NearpathError, NotFound, Unavailable
+from nearpath.core.clock import now_rfc3339
+from nearpath.core.errors import AlreadyExists, Conflict, InvalidArgument, NearpathError, NotFound, Unavailable
 
 log = logging.getLogger("nearpath.kube")
 
 Obj = dict[str, Any]
-LEASE_NAMESPACE_DEFAULT = "nearpath-system"
-
-
-class Conflict(NearpathError):
-    """The object changed since it was read (resourceVersion mismatch); re-read and retry."""
 
 
 class KubeApi(Protocol):
@@ -104,16 +100,6 @@ class KubeApi(Protocol):
     ) -> None: ...
 
 
-def now_rfc3339() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
 def status_apply_body(namespace: str, name: str, status: Obj) -> Obj:
     return {
         "apiVersion": API_VERSION,
@@ -152,8 +138,6 @@ class ClusterKube:
                 return AlreadyExists(f"{what} already exists")
             return Conflict(f"{what} changed concurrently: {reason}")
         if status == 422:
-            from nearpath.core.errors import InvalidArgument  # noqa: PLC0415
-
             return InvalidArgument(f"{what} rejected by the API server: {_api_message(body)}")
         if status == 403:
             return Unavailable(f"{what}: forbidden: {_api_message(body)}")
@@ -372,8 +356,6 @@ class ClusterKube:
 
 
 def _api_message(body: Any) -> str:
-    import json  # noqa: PLC0415
-
     try:
         return str(json.loads(body).get("message", body))
     except (ValueError, TypeError, AttributeError):

@@ -17,10 +17,28 @@ from typing import Any
 
 import grpc
 
-from nearpath.core.api import BackingType, ConditionStatus, ConditionType, VolumeGroup, parse_volume_group
+from nearpath.core.api import (
+    API_VERSION,
+    KIND,
+    BackingType,
+    ConditionStatus,
+    ConditionType,
+    VolumeGroup,
+    parse_volume_group,
+)
+from nearpath.core.contract import (
+    CSI_DRIVER_LABEL,
+    CSI_FIELD_MANAGER,
+    CSI_FS_TYPE_ANNOTATION,
+    CSI_PARAMETERS_ANNOTATION,
+    CSI_VOLUME_NAME_ANNOTATION,
+    DRIVER_NAME,
+    TOPOLOGY_KEY,
+)
 from nearpath.core.errors import (
     Aborted,
     AlreadyExists,
+    Conflict,
     DeadlineExceeded,
     FailedPrecondition,
     InvalidArgument,
@@ -28,7 +46,7 @@ from nearpath.core.errors import (
     OutOfRange,
     ResourceExhausted,
 )
-from nearpath.core.kube import Conflict, KubeApi
+from nearpath.core.kube import KubeApi
 from nearpath.core.quantity import MI, format_bytes
 from nearpath.csi import capabilities
 from nearpath.csi.grpc_errors import grpc_errors
@@ -36,16 +54,11 @@ from nearpath.csi.inflight import InFlight
 from nearpath.csi.params import VolumeParams, parse
 from nearpath.csi.proto import csi_pb2, csi_pb2_grpc
 from nearpath.csi.publish_context import PublishContext, TargetPortal
-from nearpath.csi.settings import DRIVER_NAME, TOPOLOGY_KEY, CsiSettings
+from nearpath.csi.settings import CsiSettings
 from nearpath.csi.volume_ids import DISK_NAME, VolumeRef, parse_node_id, parse_volume_id, volume_group_name, volume_id
 
 log = logging.getLogger("nearpath.csi.controller")
 
-FIELD_MANAGER = "nearpath-csi"
-LABEL_DRIVER = "nearpath.io/csi-driver"
-ANNOTATION_NAME = "nearpath.io/csi-volume-name"
-ANNOTATION_PARAMS = "nearpath.io/csi-parameters"
-ANNOTATION_FS = "nearpath.io/csi-fs-type"
 CONFLICT_RETRIES = 5
 RPC = csi_pb2.ControllerServiceCapability.RPC
 CAPABILITIES = (
@@ -83,12 +96,13 @@ def readiness(vg: VolumeGroup, generation: int) -> tuple[bool, str]:
         detail = f": {ready.message}" if ready and ready.message else " (is the nearpath operator running?)"
         return False, "no node is assigned to serve the volume yet" + detail
     for assignment in status.assignments:
+        if status.target_applied(assignment.node, generation):
+            continue
         target = status.target(assignment.node)
         if target is None or not target.ready:
             why = target.message if target and target.message else "no report from its target agent"
             return False, f"target on {assignment.node} is not ready: {why}"
-        if (target.observed_generation or 0) < generation:
-            return False, f"target on {assignment.node} has not applied generation {generation} yet"
+        return False, f"target on {assignment.node} has not applied generation {generation} as assigned yet"
     ready = status.condition(ConditionType.READY.value)
     if ready is None or ready.status is not ConditionStatus.TRUE:
         return False, f"volume group is not Ready: {ready.message if ready else 'no Ready condition yet'}"
@@ -120,7 +134,7 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):  # type: ignore[misc]
     # -- helpers -------------------------------------------------------------------------------
     def _get(self, ref: VolumeRef) -> VolumeGroup:
         obj = self.kube.get_volume_group(ref.namespace, ref.name)
-        if obj is None or (obj.get("metadata", {}).get("labels") or {}).get(LABEL_DRIVER) != DRIVER_NAME:
+        if obj is None or (obj.get("metadata", {}).get("labels") or {}).get(CSI_DRIVER_LABEL) != DRIVER_NAME:
             raise NotFound(f"volume {ref.id} does not exist")
         return parse_volume_group(obj)
 
@@ -166,12 +180,12 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):  # type: ignore[misc]
         raise Aborted(f"volume group {ref.id} keeps changing; retry")
 
     def _apply_attachments(self, ref: VolumeRef, attachments: list[dict[str, Any]]) -> None:
-        self.kube.apply_volume_group_status(ref.namespace, ref.name, {"attachments": attachments}, FIELD_MANAGER)
+        self.kube.apply_volume_group_status(ref.namespace, ref.name, {"attachments": attachments}, CSI_FIELD_MANAGER)
 
     def _volume(self, vg: VolumeGroup) -> csi_pb2.Volume:
         disk = vg.spec.disk(DISK_NAME)
         context = {"backing": vg.spec.backing.type.value}
-        fs_type = vg.metadata.annotations.get(ANNOTATION_FS, "")
+        fs_type = vg.metadata.annotations.get(CSI_FS_TYPE_ANNOTATION, "")
         if fs_type:
             context["fsType"] = fs_type
         return csi_pb2.Volume(
@@ -230,8 +244,8 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):  # type: ignore[misc]
     def _check_existing(self, obj: dict[str, Any], request: csi_pb2.CreateVolumeRequest, params: VolumeParams) -> None:
         meta = obj.get("metadata", {})
         annotations = meta.get("annotations") or {}
-        if (meta.get("labels") or {}).get(LABEL_DRIVER) != DRIVER_NAME or annotations.get(
-            ANNOTATION_NAME
+        if (meta.get("labels") or {}).get(CSI_DRIVER_LABEL) != DRIVER_NAME or annotations.get(
+            CSI_VOLUME_NAME_ANNOTATION
         ) != request.name:
             raise AlreadyExists(
                 f"volume group {meta.get('namespace')}/{meta.get('name')} exists and is not volume {request.name!r}"
@@ -243,7 +257,7 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):  # type: ignore[misc]
         cap = request.capacity_range
         if have < cap.required_bytes or (cap.limit_bytes and have > cap.limit_bytes):
             raise AlreadyExists(f"volume {request.name!r} exists with {have} bytes, outside the requested range")
-        if annotations.get(ANNOTATION_PARAMS) != params.fingerprint():
+        if annotations.get(CSI_PARAMETERS_ANNOTATION) != params.fingerprint():
             raise AlreadyExists(f"volume {request.name!r} exists with other parameters")
 
     def _preferred_node(self, request: csi_pb2.CreateVolumeRequest) -> str:
@@ -283,16 +297,16 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):  # type: ignore[misc]
         if params.chap_secret_name:
             access["chap"] = {"secretRef": {"name": params.chap_secret_name}, "mutual": params.mutual_chap}
             access["discoveryAuth"] = params.discovery_auth
-        annotations = {ANNOTATION_NAME: csi_name, ANNOTATION_PARAMS: params.fingerprint()}
+        annotations = {CSI_VOLUME_NAME_ANNOTATION: csi_name, CSI_PARAMETERS_ANNOTATION: params.fingerprint()}
         if fs_type:
-            annotations[ANNOTATION_FS] = fs_type
+            annotations[CSI_FS_TYPE_ANNOTATION] = fs_type
         return {
-            "apiVersion": "nearpath.io/v1alpha1",
-            "kind": "VolumeGroup",
+            "apiVersion": API_VERSION,
+            "kind": KIND,
             "metadata": {
                 "name": ref.name,
                 "namespace": ref.namespace,
-                "labels": {LABEL_DRIVER: DRIVER_NAME},
+                "labels": {CSI_DRIVER_LABEL: DRIVER_NAME},
                 "annotations": annotations,
             },
             "spec": {
@@ -446,7 +460,7 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):  # type: ignore[misc]
         objs = [
             o
             for o in self.kube.list_volume_groups(self.namespace)
-            if (o.get("metadata", {}).get("labels") or {}).get(LABEL_DRIVER) == DRIVER_NAME
+            if (o.get("metadata", {}).get("labels") or {}).get(CSI_DRIVER_LABEL) == DRIVER_NAME
         ]
         objs.sort(key=lambda o: str(o["metadata"]["name"]))
         start = 0

@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 import grpc
 
 from nearpath.core.errors import ErrorKind, NearpathError
-from nearpath.core.kube import Conflict
 
 log = logging.getLogger("nearpath.csi")
 
@@ -37,8 +36,6 @@ MAX_MESSAGE = 1024
 
 def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     """The gRPC code and client-facing message for an exception."""
-    if isinstance(exc, Conflict):
-        return grpc.StatusCode.ABORTED, f"{exc.message}; retry"
     if isinstance(exc, NearpathError):
         return CODES[exc.kind], exc.message[:MAX_MESSAGE]
     return grpc.StatusCode.INTERNAL, f"internal error ({type(exc).__name__}); see the nearpath CSI driver log"

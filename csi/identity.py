@@ -8,9 +8,9 @@ from typing import Any
 import grpc
 from google.protobuf import wrappers_pb2  # type: ignore[import-untyped]
 
+from nearpath.core.contract import DRIVER_NAME
 from nearpath.csi.grpc_errors import grpc_errors
 from nearpath.csi.proto import csi_pb2, csi_pb2_grpc
-from nearpath.csi.settings import DRIVER_NAME
 
 VERSION = "0.1.0"
 Service = csi_pb2.PluginCapability.Service

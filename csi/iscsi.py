@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from nearpath.core.chap import ChapCredentials
 from nearpath.core.runner import Runner
-from nearpath.csi.publish_context import ChapCredentials
 
 ISCSIADM = "iscsiadm"
 RC_SESSION_EXISTS = 15
@@ -57,7 +57,7 @@ class Iscsiadm:
             self.runner.run([*base, "-o", "new"], timeout=self.timeout)
             for key, value in _auth_pairs("discovery.sendtargets.auth", chap):
                 self.runner.run(
-                    [*base, "-o", "update", "-n", key, "-v", value], timeout=self.timeout, secrets=chap.values()
+                    [*base, "-o", "update", "-n", key, "-v", value], timeout=self.timeout, secrets=chap.secrets()
                 )
             res = self.runner.run([*base, "--discover", "-o", "nonpersistent"], timeout=self.timeout)
         iqns = []
@@ -87,7 +87,7 @@ class Iscsiadm:
             pairs.append(("node.session.auth.authmethod", "None"))
         else:
             pairs += _auth_pairs("node.session.auth", chap)
-        secrets = chap.values() if chap else []
+        secrets = chap.secrets() if chap else []
         for key, value in pairs:
             self.runner.run(
                 [ISCSIADM, "-m", "node", "-T", iqn, "-p", portal, "-o", "update", "-n", key, "-v", value],

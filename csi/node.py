@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import grpc
 
+from nearpath.core.chap import chap_from_secret
+from nearpath.core.contract import TOPOLOGY_KEY
 from nearpath.core.errors import InvalidArgument, NotFound
 from nearpath.csi import capabilities
 from nearpath.csi.grpc_errors import grpc_errors
 from nearpath.csi.inflight import InFlight
 from nearpath.csi.node_ops import NodeOps, StageRequest
 from nearpath.csi.proto import csi_pb2, csi_pb2_grpc
-from nearpath.csi.publish_context import ChapCredentials, PublishContext
-from nearpath.csi.settings import TOPOLOGY_KEY
+from nearpath.csi.publish_context import PublishContext
 from nearpath.csi.volume_ids import node_id
 
 RPC = csi_pb2.NodeServiceCapability.RPC
@@ -61,7 +62,9 @@ class NodeService(csi_pb2_grpc.NodeServicer):  # type: ignore[misc]
         block = cap.WhichOneof("access_type") == "block"
         fs_type = cap.mount.fs_type or request.volume_context.get("fsType", "") or "ext4"
         secrets = dict(request.secrets)
-        chap = ChapCredentials.from_secrets(secrets) if secrets else None
+        chap = None
+        if secrets and publish.chap != "none":
+            chap = chap_from_secret(secrets, mutual=publish.chap == "mutual", source="node-stage secret")
         with self.inflight.guard(volume_id):
             self.ops.stage(
                 StageRequest(

@@ -30,6 +30,7 @@ import posixpath
 from dataclasses import asdict, dataclass, field
 
 from nearpath.core import identifiers as core_ids
+from nearpath.core.chap import ChapCredentials
 from nearpath.core.errors import (
     AlreadyExists,
     CommandError,
@@ -44,7 +45,7 @@ from nearpath.csi.host import FsStats, Host
 from nearpath.csi.iscsi import Iscsiadm, NodeSettings, by_path_link
 from nearpath.csi.mount import SUPPORTED_FS, Mounter
 from nearpath.csi.multipath import Multipath, config_text
-from nearpath.csi.publish_context import ChapCredentials, PublishContext, TargetPortal
+from nearpath.csi.publish_context import PublishContext, TargetPortal
 
 log = logging.getLogger("nearpath.csi.node")
 

@@ -1,6 +1,6 @@
-"""What the controller tells the node (publish context) and remembers about a volume
-(volume context). Plain string maps on the wire; pure Python so the node logic can run
-without gRPC (the VM tier imports it inside guests)."""
+"""What the controller tells the node: the publish context (a plain string map on the wire).
+
+Pure Python so the node logic can run without gRPC (the VM tier imports it inside guests)."""
 
 from __future__ import annotations
 
@@ -73,23 +73,3 @@ class PublishContext:
         if not ctx.wwid.isalnum():
             raise InvalidArgument(f"publish context: malformed wwid {ctx.wwid!r}")
         return ctx
-
-
-@dataclass(frozen=True)
-class ChapCredentials:
-    username: str = ""
-    password: str = ""
-    mutual_username: str = ""
-    mutual_password: str = ""
-
-    @classmethod
-    def from_secrets(cls, secrets: dict[str, str]) -> ChapCredentials:
-        return cls(
-            secrets.get("username", ""),
-            secrets.get("password", ""),
-            secrets.get("mutualUsername", ""),
-            secrets.get("mutualPassword", ""),
-        )
-
-    def values(self) -> list[str]:
-        return [v for v in (self.password, self.mutual_password) if v]

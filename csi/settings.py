@@ -8,9 +8,6 @@ from pydantic import Field
 
 from nearpath.core.settings import CommonSettings
 
-DRIVER_NAME = "nearpath.io"
-TOPOLOGY_KEY = "topology.nearpath.io/node"
-
 
 class CsiSettings(CommonSettings):
     mode: Literal["controller", "node", "all"] = Field("all", description="Which CSI services this process serves.")

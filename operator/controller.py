@@ -17,9 +17,9 @@ import contextlib
 import logging
 import time
 
+from nearpath.core.contract import TARGET_LEASE_SELECTOR
 from nearpath.core.errors import NearpathError
 from nearpath.core.kube import KubeApi, Obj
-from nearpath.operator.health import LEASE_SELECTOR
 from nearpath.operator.reconciler import Reconciler
 from nearpath.operator.settings import OperatorSettings
 
@@ -106,7 +106,7 @@ class Controller:
         if with_nodes:
             nodes = await asyncio.to_thread(self.kube.list_nodes)
             changed |= self.reconciler.observe_nodes(nodes)
-        leases = await asyncio.to_thread(self.kube.list_leases, self.settings.lease_namespace, LEASE_SELECTOR)
+        leases = await asyncio.to_thread(self.kube.list_leases, self.settings.lease_namespace, TARGET_LEASE_SELECTOR)
         changed |= self.reconciler.observe_leases(leases)
         if changed:
             keys = self.reconciler.keys_for_nodes(changed)

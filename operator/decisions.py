@@ -40,9 +40,9 @@ from nearpath.core.api import (
     ConditionStatus,
     ConditionType,
     TargetAssignment,
-    TargetStatus,
     VolumeGroup,
 )
+from nearpath.core.clock import rfc3339
 
 AO = AluaState.ACTIVE_OPTIMIZED
 ANO = AluaState.ACTIVE_NON_OPTIMIZED
@@ -130,17 +130,6 @@ class _Loss:
 
 
 # -- helpers ---------------------------------------------------------------------------------
-def applied(entry: TargetStatus | None, assignment: TargetAssignment, generation: int) -> bool:
-    """The agent reports ``assignment`` applied for the current generation and serving."""
-    return (
-        entry is not None
-        and entry.ready
-        and entry.alua_state == assignment.alua_state
-        and entry.observed_generation == generation
-        and (entry.port_group_id is None or entry.port_group_id == assignment.port_group_id)
-    )
-
-
 def allocate_port_group_ids(keep: Mapping[str, int], new_nodes: Iterable[str]) -> dict[str, int]:
     """Stable ids: kept nodes keep theirs, each new node gets the lowest free id >= 2."""
     out = dict(keep)
@@ -161,7 +150,7 @@ def _seconds(delta: timedelta) -> float:
 
 
 def _fmt_time(moment: datetime | None) -> str:
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z") if moment else "unknown"
+    return rfc3339(moment, "seconds") if moment else "unknown"
 
 
 def _condition(
@@ -302,6 +291,10 @@ class _Reconcile:
         self.events: list[Event] = []
 
     # -- facts -------------------------------------------------------------------------------
+    def applied(self, node: str, assignment: TargetAssignment) -> bool:
+        """``node``'s agent reports ``assignment`` applied for the current generation."""
+        return self.status.target_applied(node, self.generation, assignment)
+
     def alive(self, node: str) -> bool:
         return _alive(self.health, node)
 
@@ -341,9 +334,7 @@ class _Reconcile:
         if self.now < stable_at:
             self.timer.at_(stable_at)
             return False
-        entry = self.entries.get(node)
-        assignment = self.prev[node]
-        return applied(entry, assignment, self.generation)
+        return self.applied(node, self.prev[node])
 
     # -- placement ---------------------------------------------------------------------------
     def serving_nodes(self) -> tuple[list[str], list[str]]:
@@ -374,7 +365,7 @@ class _Reconcile:
     def first_ready(self, members: list[str]) -> str | None:
         def rank(node: str) -> tuple[bool, str]:
             assignment = self.prev.get(node)
-            ready = assignment is not None and applied(self.entries.get(node), assignment, self.generation)
+            ready = assignment is not None and self.applied(node, assignment)
             return (not ready, node)
 
         return min(members, key=rank) if members else None
@@ -407,9 +398,7 @@ class _Reconcile:
                 conditions=conditions,
                 events=tuple(self.events),
                 requeue_after=self.timer.seconds(),
-                converged=all(
-                    applied(self.entries.get(a.node), a, self.generation) for a in assignments if self.alive(a.node)
-                ),
+                converged=all(self.applied(a.node, a) for a in assignments if self.alive(a.node)),
             ),
         )
 
@@ -497,7 +486,7 @@ class _Reconcile:
         if wish is None or wish == current:
             return current, ""
         target = self.prev.get(wish)
-        if target is None or target.alua_state is FENCE or not applied(self.entries.get(wish), target, self.generation):
+        if target is None or target.alua_state is FENCE or not self.applied(wish, target):
             return current, f"{wish} ({why}) takes over once it serves as non-optimized"
         if wish == failed_over_from:
             if not self.vg.spec.failover.auto_failback:
@@ -616,7 +605,7 @@ class _Reconcile:
             return False, "NodeDown", f"node {optimized}: {losses[optimized].detail}"
         assignment = next(a for a in assignments if a.node == optimized)
         entry = self.entries.get(optimized)
-        if not applied(entry, assignment, self.generation):
+        if not self.applied(optimized, assignment):
             said = f" (agent: {entry.message})" if entry is not None and entry.message else ""
             return False, "WaitingForTarget", f"waiting for node {optimized} to serve active/optimized{said}"
         others = [a.node for a in assignments if a.node != optimized and roles[a.node] is not Role.FENCED]
@@ -644,11 +633,7 @@ class _Reconcile:
                 "Handover",
                 choice.note or f"waiting for {', '.join(choice.blocked)} to give up active/optimized",
             )
-        pending = [
-            a.node
-            for a in assignments
-            if self.alive(a.node) and not applied(self.entries.get(a.node), a, self.generation)
-        ]
+        pending = [a.node for a in assignments if self.alive(a.node) and not self.applied(a.node, a)]
         parts = []
         if pending:
             parts.append(f"waiting for node(s) {', '.join(pending)} to apply their assignment")

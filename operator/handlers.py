@@ -17,6 +17,7 @@ from typing import Any
 import kopf
 
 from nearpath.core.api import GROUP, PLURAL, VERSION
+from nearpath.core.contract import KOPF_ANNOTATION_PREFIX
 from nearpath.operator.controller import Controller
 
 
@@ -25,8 +26,8 @@ def kopf_settings() -> kopf.OperatorSettings:
     # NOT nearpath.io/targets: kopf removes "its" finalizer from objects it has no deletion
     # handlers for, which would strip the operator's own finalizer. kopf's default marker is
     # never added (no deletion handler is registered).
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="nearpath.io")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="nearpath.io")
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_ANNOTATION_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=KOPF_ANNOTATION_PREFIX)
     settings.posting.enabled = False
     settings.scanning.disabled = True  # no CRD/namespace scanning: one fixed resource, no extra RBAC
     settings.watching.server_timeout = 300

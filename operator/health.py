@@ -1,7 +1,7 @@
 """Node health from the target agents' Leases (pure state tracking: the caller does the I/O).
 
-Each agent renews a Lease ``nearpath-target-<node>`` (labels ``nearpath.io/role=target``,
-``nearpath.io/node=<node>``) every duration/3. A node is alive while
+Each agent renews its Lease (:func:`nearpath.core.contract.target_lease_name`, labelled with
+:func:`~nearpath.core.contract.target_lease_labels`) every duration/3. A node is alive while
 ``renewTime + leaseDurationSeconds + grace > now``. The tracker remembers, per node, since when
 it has been alive without interruption: the stabilization window of a fenced node counts from
 there. An interruption is noticed even between two polls: a renewTime that jumps by more than
@@ -16,13 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from nearpath.core.kube import parse_time
+from nearpath.core.clock import parse_time
+from nearpath.core.contract import LEASE_NODE_LABEL
 from nearpath.operator.decisions import NodeHealth
-
-ROLE_LABEL = "nearpath.io/role"
-NODE_LABEL = "nearpath.io/node"
-TARGET_ROLE = "target"
-LEASE_SELECTOR = f"{ROLE_LABEL}={TARGET_ROLE}"
 
 
 @dataclass(frozen=True)
@@ -36,7 +32,7 @@ def lease_facts(lease: Mapping[str, Any]) -> LeaseFacts | None:
     """The node, renewTime and duration of an agent Lease, or None when it is not one / incomplete."""
     meta = lease.get("metadata") or {}
     spec = lease.get("spec") or {}
-    node = (meta.get("labels") or {}).get(NODE_LABEL) or spec.get("holderIdentity")
+    node = (meta.get("labels") or {}).get(LEASE_NODE_LABEL) or spec.get("holderIdentity")
     renew = parse_time(spec.get("renewTime"))
     duration = spec.get("leaseDurationSeconds")
     if not node or renew is None or not isinstance(duration, int) or duration <= 0:

@@ -17,25 +17,19 @@ import os
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from nearpath.core.errors import NearpathError
-from nearpath.core.kube import Conflict, KubeApi, parse_time
+from nearpath.core.clock import parse_time, rfc3339, utc_now
+from nearpath.core.contract import LEADER_LEASE_LABELS
+from nearpath.core.errors import Conflict, NearpathError
+from nearpath.core.kube import KubeApi
 
 log = logging.getLogger("nearpath.operator.leader")
 
 
 def default_identity() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def may_take(spec: Mapping[str, Any] | None, identity: str, now: datetime) -> bool:
@@ -58,8 +52,8 @@ def next_spec(spec: Mapping[str, Any] | None, identity: str, duration_s: int, no
     return {
         "holderIdentity": identity,
         "leaseDurationSeconds": duration_s,
-        "acquireTime": spec.get("acquireTime") if ours and spec.get("acquireTime") else _stamp(now),
-        "renewTime": _stamp(now),
+        "acquireTime": spec.get("acquireTime") if ours and spec.get("acquireTime") else rfc3339(now),
+        "renewTime": rfc3339(now),
         "leaseTransitions": transitions if ours or not spec else transitions + 1,
     }
 
@@ -71,7 +65,7 @@ class LeaderElector:
     name: str
     identity: str
     duration_s: int = 15
-    clock: Callable[[], datetime] = _utc_now
+    clock: Callable[[], datetime] = utc_now
 
     @property
     def renew_interval(self) -> float:
@@ -91,7 +85,7 @@ class LeaderElector:
                 self.name,
                 next_spec(spec, self.identity, self.duration_s, now),
                 version,
-                labels={"app.kubernetes.io/name": "nearpath-operator"},
+                labels=dict(LEADER_LEASE_LABELS),
             )
         except Conflict:
             return False
@@ -104,7 +98,7 @@ class LeaderElector:
             return
         spec = dict(lease["spec"])
         spec["holderIdentity"] = None
-        spec["renewTime"] = _stamp(self.clock() - timedelta(seconds=self.duration_s + 1))
+        spec["renewTime"] = rfc3339(self.clock() - timedelta(seconds=self.duration_s + 1))
         try:
             self.kube.update_lease(self.namespace, self.name, spec, lease["metadata"].get("resourceVersion"))
         except NearpathError as exc:

@@ -17,21 +17,20 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from nearpath.core.api import ConditionStatus, VolumeGroupStatus, parse_volume_group
-from nearpath.core.errors import InvalidSpec, NotFound
-from nearpath.core.kube import Conflict, KubeApi, Obj
+from nearpath.core.clock import rfc3339, utc_now
+from nearpath.core.contract import FINALIZER, OPERATOR_EVENT_COMPONENT, OPERATOR_FIELD_MANAGER
+from nearpath.core.errors import Conflict, InvalidSpec, NotFound
+from nearpath.core.kube import KubeApi, Obj
 from nearpath.operator.decisions import Decision, Policy, decide
 from nearpath.operator.health import LeaseTracker
 from nearpath.operator.metrics import OperatorMetrics
 
 log = logging.getLogger("nearpath.operator")
 
-FINALIZER = "nearpath.io/targets"
-FIELD_MANAGER = "nearpath-operator"
-EVENT_COMPONENT = "operator"
 OPERATOR_FIELDS = ("observedGeneration", "conditions", "optimizedNode", "failedOverFrom", "disks", "assignments")
 PATCH_ATTEMPTS = 3
 
@@ -59,10 +58,6 @@ def operator_part(status: Mapping[str, Any] | None) -> dict[str, Any]:
     return {k: wire[k] for k in OPERATOR_FIELDS if k in wire and wire[k] != []}
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class Reconciler:
     def __init__(
         self,
@@ -70,7 +65,7 @@ class Reconciler:
         policy: Policy,
         metrics: OperatorMetrics,
         tracker: LeaseTracker | None = None,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.kube = kube
         self.policy = policy
@@ -167,7 +162,7 @@ class Reconciler:
             if stored.get("assignments") != wanted.get("assignments"):
                 self._pending_since.setdefault(key, time.monotonic())
             namespace, name = meta["namespace"], meta["name"]
-            updated = self.kube.apply_volume_group_status(namespace, name, decision.status, FIELD_MANAGER)
+            updated = self.kube.apply_volume_group_status(namespace, name, decision.status, OPERATOR_FIELD_MANAGER)
             with self._lock:
                 self._store(key, updated)
             self._emit(obj, decision)
@@ -190,7 +185,7 @@ class Reconciler:
                 event.message,
                 extra={"vg": object_key(obj), "reason": event.reason, "decision_seconds": event.decision_seconds},
             )
-            self.kube.emit_event(obj, event.reason, event.message, event.type_, component=EVENT_COMPONENT)
+            self.kube.emit_event(obj, event.reason, event.message, event.type_, component=OPERATOR_EVENT_COMPONENT)
 
     def _write_invalid(self, obj: Obj, exc: InvalidSpec) -> None:
         meta = obj["metadata"]
@@ -198,7 +193,7 @@ class Reconciler:
         message = f"invalid spec: {exc.message}"[:4000]
         if any(c.get("type") == "Ready" and c.get("message") == message for c in previous):
             return
-        stamp = self.clock().isoformat(timespec="seconds").replace("+00:00", "Z")
+        stamp = rfc3339(self.clock(), "seconds")
         condition = {
             "type": "Ready",
             "status": ConditionStatus.FALSE.value,
@@ -208,10 +203,10 @@ class Reconciler:
             "observedGeneration": meta.get("generation", 0),
         }
         status = {"observedGeneration": meta.get("generation", 0), "conditions": [condition]}
-        updated = self.kube.apply_volume_group_status(meta["namespace"], meta["name"], status, FIELD_MANAGER)
+        updated = self.kube.apply_volume_group_status(meta["namespace"], meta["name"], status, OPERATOR_FIELD_MANAGER)
         with self._lock:
             self._store(object_key(obj), updated)
-        self.kube.emit_event(obj, "InvalidSpec", message, "Warning", component=EVENT_COMPONENT)
+        self.kube.emit_event(obj, "InvalidSpec", message, "Warning", component=OPERATOR_EVENT_COMPONENT)
 
     def _patch_finalizers(self, obj: Obj, *, add: bool) -> Obj | None:
         """Add or remove our finalizer, guarded by resourceVersion (re-read on Conflict)."""

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from pydantic import Field
 
-from nearpath.core.kube import LEASE_NAMESPACE_DEFAULT
+from nearpath.core.contract import LEADER_LEASE_NAME, LEASE_NAMESPACE
 from nearpath.core.settings import CommonSettings
 from nearpath.operator.decisions import Policy
 
@@ -18,7 +18,7 @@ class OperatorSettings(CommonSettings):
         None, description="Namespace whose VolumeGroups the operator manages; unset: every namespace."
     )
     lease_namespace: str = Field(
-        LEASE_NAMESPACE_DEFAULT,
+        LEASE_NAMESPACE,
         description="Namespace of the target agents' Leases (nearpath-target-<node>) and of the leader Lease.",
     )
     lease_grace_seconds: float = Field(
@@ -67,7 +67,7 @@ class OperatorSettings(CommonSettings):
     leader_election: bool = Field(
         True, description="Run only while holding the leader Lease (several operator replicas: one active)."
     )
-    leader_lease_name: str = Field("nearpath-operator-leader", description="Name of the leader-election Lease.")
+    leader_lease_name: str = Field(LEADER_LEASE_NAME, description="Name of the leader-election Lease.")
     leader_lease_seconds: int = Field(
         15, ge=3, le=300, description="Leader Lease duration; a new leader takes over at most this long after a crash."
     )

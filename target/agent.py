@@ -10,7 +10,7 @@ start reads what exists and converges.
 
 Kubernetes mode (:meth:`TargetAgent.run`) lists and watches VolumeGroups, re-converges on
 every change and every ``resync_seconds`` (which also picks up Secret rotations), writes
-status entries only when they changed (server-side apply, manager ``nearpath-target/<node>``)
+status entries only when they changed (server-side apply with the node's field manager)
 and renews the node's heartbeat Lease from a thread.
 """
 
@@ -21,12 +21,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from nearpath.core.api import BackingType, TargetStatus, VolumeGroup, parse_volume_group
+from nearpath.core.chap import PASSWORD_KEYS
+from nearpath.core.clock import utc_now
+from nearpath.core.contract import target_field_manager, target_iqn, target_lease_labels, target_lease_name
 from nearpath.core.errors import NearpathError
-from nearpath.core.identifiers import target_iqn
 from nearpath.core.kube import KubeApi, Obj
 from nearpath.core.logging import register_secret
 from nearpath.target import devices
@@ -48,17 +50,7 @@ log = logging.getLogger("nearpath.target.agent")
 SecretReader = Callable[[str, str], Mapping[str, str] | None]
 Prober = Callable[[str], DeviceFacts]
 FileCreator = Callable[[str, int], bool]
-LEASE_PREFIX = "nearpath-target-"
 MIN_RECONCILE_INTERVAL = 1.0
-PASSWORD_KEYS = ("password", "mutualPassword")
-
-
-def field_manager(node: str) -> str:
-    return f"nearpath-target/{node}"
-
-
-def lease_name(node: str) -> str:
-    return f"{LEASE_PREFIX}{node}"
 
 
 @dataclass
@@ -93,7 +85,7 @@ class TargetAgent:
         prober: Prober = devices.probe,
         create_file: FileCreator = devices.ensure_sparse_file,
         manage_discovery_auth: bool = True,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.edge = edge
         self.node = node
@@ -250,21 +242,25 @@ class TargetAgent:
                 current = entry
         if report.entry is None:
             if current is not None:
-                kube.apply_volume_group_status(report.namespace, report.name, {"targets": []}, field_manager(self.node))
+                kube.apply_volume_group_status(
+                    report.namespace, report.name, {"targets": []}, target_field_manager(self.node)
+                )
             return
         wire = report.entry.to_wire()
         if current is not None and _without_time(current) == _without_time(wire):
             return
-        kube.apply_volume_group_status(report.namespace, report.name, {"targets": [wire]}, field_manager(self.node))
+        kube.apply_volume_group_status(
+            report.namespace, report.name, {"targets": [wire]}, target_field_manager(self.node)
+        )
 
     def renew_lease(self, kube: KubeApi, namespace: str, duration_seconds: int) -> None:
         kube.apply_lease(
             namespace,
-            lease_name(self.node),
+            target_lease_name(self.node),
             holder=self.node,
             duration_seconds=duration_seconds,
-            labels={"nearpath.io/role": "target", "nearpath.io/node": self.node},
-            field_manager=field_manager(self.node),
+            labels=target_lease_labels(self.node),
+            field_manager=target_field_manager(self.node),
         )
 
     def heartbeat(self, kube: KubeApi, namespace: str, duration_seconds: int, stop: threading.Event) -> None:

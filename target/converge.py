@@ -20,12 +20,11 @@ from dataclasses import dataclass, field
 
 from nearpath.core import identifiers as ids
 from nearpath.core.api import AluaState
+from nearpath.core.chap import NO_CHAP, ChapCredentials
 from nearpath.core.errors import NearpathError
 from nearpath.target.desired import (
     ALUA_STATES_BY_CODE,
-    NO_CHAP,
     BackstoreKind,
-    ChapCredentials,
     DesiredBackstore,
     DesiredTarget,
     Portal,
@@ -256,7 +255,7 @@ class _TargetRun:
             else:
                 chap, mapped = existing.chap, self.acl_maps.get(initiator, {})
             if chap != acl_want.chap:
-                user = acl_want.chap.userid or "-"
+                user = acl_want.chap.username or "-"
                 self.changes.do(
                     f"set CHAP of ACL {initiator} on {iqn} (user {user})",
                     edge.set_acl_chap,

@@ -15,13 +15,14 @@ from __future__ import annotations
 import enum
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from nearpath.core import identifiers as ids
 from nearpath.core.api import AluaMode, AluaState, TargetAssignment, VolumeGroup
+from nearpath.core.chap import NO_CHAP, ChapCredentials, chap_from_secret
+from nearpath.core.contract import ISCSI_PORT
 from nearpath.core.errors import FailedPrecondition, InvalidArgument
 
-DEFAULT_PORT = 3260
 TPG_TAG = 1
 
 # SPC-4 asymmetric access state codes as LIO's alua_access_state takes them.
@@ -68,32 +69,10 @@ class DeviceFacts:
     """Block device that supports discard (UNMAP can be passed down)."""
 
 
-@dataclass(frozen=True)
-class ChapCredentials:
-    userid: str = ""
-    password: str = field(default="", repr=False)
-    mutual_userid: str = ""
-    mutual_password: str = field(default="", repr=False)
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.userid)
-
-    @property
-    def mutual(self) -> bool:
-        return bool(self.mutual_userid)
-
-    def secrets(self) -> list[str]:
-        return [s for s in (self.password, self.mutual_password) if s]
-
-
-NO_CHAP = ChapCredentials()
-
-
 @dataclass(frozen=True, order=True)
 class Portal:
     ip: str
-    port: int = DEFAULT_PORT
+    port: int = ISCSI_PORT
 
     def __str__(self) -> str:
         host = f"[{self.ip}]" if ":" in self.ip else self.ip
@@ -103,7 +82,7 @@ class Portal:
     def parse(cls, text: str) -> Portal:
         """``ip``, ``ip:port``, ``[v6]`` or ``[v6]:port``."""
         value = text.strip()
-        port = DEFAULT_PORT
+        port = ISCSI_PORT
         if value.startswith("["):
             host, _, rest = value[1:].partition("]")
             if rest.startswith(":"):
@@ -184,28 +163,13 @@ def owned_names(vg: VolumeGroup, node: str) -> tuple[str, set[str]]:
     return vg.target_iqn(node), {vg.backstore_name(d.name) for d in vg.spec.disks}
 
 
-def chap_from_secret(vg: VolumeGroup, secret: Mapping[str, str] | None) -> ChapCredentials:
-    """The CHAP credentials of the group (NO_CHAP when it sets none)."""
+def group_chap(vg: VolumeGroup, secret: Mapping[str, str] | None) -> ChapCredentials:
+    """The CHAP credentials of the group from its Secret's data (NO_CHAP when it sets none)."""
     chap = vg.spec.access.chap
     if chap is None:
         return NO_CHAP
-    ref = f"Secret {vg.metadata.namespace}/{chap.secret_ref.name}"
-    if secret is None:
-        raise TargetConfigError(f"CHAP {ref} not found")
-    userid, password = secret.get("username", ""), secret.get("password", "")
-    missing = [k for k, v in (("username", userid), ("password", password)) if not v]
-    mutual_userid = mutual_password = ""
-    if chap.mutual:
-        mutual_userid, mutual_password = secret.get("mutualUsername", ""), secret.get("mutualPassword", "")
-        missing += [k for k, v in (("mutualUsername", mutual_userid), ("mutualPassword", mutual_password)) if not v]
-    if missing:
-        raise TargetConfigError(f"CHAP {ref} lacks {', '.join(missing)}")
-    for key, value in (("username", userid), ("mutualUsername", mutual_userid)):
-        if any(c.isspace() for c in value) or len(value) > 255:
-            raise TargetConfigError(f"CHAP {ref}: {key} must be at most 255 characters without spaces")
-    if chap.mutual and mutual_password == password:
-        raise TargetConfigError(f"CHAP {ref}: mutualPassword must differ from password")
-    return ChapCredentials(userid, password, mutual_userid, mutual_password)
+    source = f"Secret {vg.metadata.namespace}/{chap.secret_ref.name}"
+    return chap_from_secret(secret, mutual=chap.mutual, source=source)
 
 
 def backstore_attributes(kind: BackstoreKind, thin: bool) -> tuple[tuple[str, str], ...]:
@@ -254,7 +218,7 @@ def desired_target(
     """
     if not portals:
         raise TargetConfigError("the agent has no portal configured (NEARPATH_PORTALS)")
-    chap = chap_from_secret(vg, secret)
+    chap = group_chap(vg, secret)
     paths = disk_paths(vg, assignment, node)
     backstores = []
     for identity in vg.disk_identities():

@@ -12,7 +12,8 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-from nearpath.target.desired import NO_CHAP, ChapCredentials, DesiredBackstore, Portal
+from nearpath.core.chap import NO_CHAP, ChapCredentials
+from nearpath.target.desired import DesiredBackstore, Portal
 from nearpath.target.lio import (
     AclState,
     AluaGroupState,
@@ -297,7 +298,7 @@ class FakeLio:
         del self._target(iqn).acls[initiator]
 
     def set_acl_chap(self, iqn: str, initiator: str, chap: ChapCredentials) -> None:
-        self._record(f"set_acl_chap {iqn} {initiator} user={chap.userid}")
+        self._record(f"set_acl_chap {iqn} {initiator} user={chap.username}")
         self._acl(iqn, initiator).chap = chap
 
     def create_mapped_lun(self, iqn: str, initiator: str, mapped_lun: int, tpg_lun: int) -> None:
@@ -311,5 +312,5 @@ class FakeLio:
         del self._acl(iqn, initiator).mapped[mapped_lun]
 
     def set_discovery_auth(self, enabled: bool, chap: ChapCredentials) -> None:
-        self._record(f"set_discovery_auth {enabled} user={chap.userid}")
+        self._record(f"set_discovery_auth {enabled} user={chap.username}")
         self.discovery = DiscoveryAuthState(enabled, chap)

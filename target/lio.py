@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from nearpath.core.chap import NO_CHAP, ChapCredentials
 from nearpath.core.errors import FailedPrecondition, NearpathError, NotFound, Unavailable
-from nearpath.target.desired import NO_CHAP, TPG_TAG, ChapCredentials, DesiredBackstore, Portal
+from nearpath.target.desired import TPG_TAG, DesiredBackstore, Portal
 
 log = logging.getLogger("nearpath.target.lio")
 
@@ -449,9 +450,9 @@ class RtslibLio:
 
         def apply() -> None:
             # In place: the kernel checks these at the next login; live sessions stay.
-            acl.chap_userid = chap.userid
+            acl.chap_userid = chap.username
             acl.chap_password = chap.password
-            acl.chap_mutual_userid = chap.mutual_userid
+            acl.chap_mutual_userid = chap.mutual_username
             acl.chap_mutual_password = chap.mutual_password
 
         self._call(f"set CHAP of ACL {initiator} on {iqn}", apply)
@@ -475,9 +476,9 @@ class RtslibLio:
         fabric = self.rts.FabricModule("iscsi")
 
         def apply() -> None:
-            fabric.discovery_userid = chap.userid
+            fabric.discovery_userid = chap.username
             fabric.discovery_password = chap.password
-            fabric.discovery_mutual_userid = chap.mutual_userid
+            fabric.discovery_mutual_userid = chap.mutual_username
             fabric.discovery_mutual_password = chap.mutual_password
             fabric.discovery_enable_auth = enabled
 

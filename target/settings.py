@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from nearpath.core.kube import LEASE_NAMESPACE_DEFAULT
+from nearpath.core.contract import LEASE_NAMESPACE
 from nearpath.core.settings import CommonSettings
-
-DEFAULT_PORTAL_PORT = 3260
 
 
 class TargetSettings(CommonSettings):
@@ -19,7 +17,7 @@ class TargetSettings(CommonSettings):
             "Every target of the node listens on all of them."
         ),
     )
-    lease_namespace: str = Field(LEASE_NAMESPACE_DEFAULT, description="Namespace of the heartbeat Lease.")
+    lease_namespace: str = Field(LEASE_NAMESPACE, description="Namespace of the heartbeat Lease.")
     lease_duration_seconds: int = Field(10, ge=3, le=600, description="Lease duration; renewed every third of it.")
     resync_seconds: float = Field(
         30.0, gt=0, le=3600, description="Full re-convergence period (also picks up Secret rotations)."

@@ -81,6 +81,15 @@ class TargetStatus(ApiModel):
         None, description="When the agent last wrote this entry.", json_schema_extra={"format": "date-time"}
     )
 
+    def reports_applied(self, assignment: TargetAssignment, generation: int) -> bool:
+        """The agent serves ``assignment`` (ready, its ALUA state and port group) at ``generation`` or later."""
+        return (
+            self.ready
+            and self.alua_state == assignment.alua_state
+            and (self.observed_generation or 0) >= generation
+            and (self.port_group_id is None or self.port_group_id == assignment.port_group_id)
+        )
+
 
 class Attachment(ApiModel):
     initiator: str = Field(max_length=223, description="Initiator name of the attached node.")
@@ -149,3 +158,25 @@ class VolumeGroupStatus(ApiModel):
             if assignment.node == node:
                 return assignment
         return None
+
+    def target_applied(self, node: str, generation: int, assignment: TargetAssignment | None = None) -> bool:
+        """The target on ``node`` applied generation ``generation`` of the group as assigned.
+
+        ``assignment`` defaults to the node's stored one (the operator passes the one it is about
+        to write); a node without an assignment or without a report has applied nothing.
+        """
+        wanted = assignment if assignment is not None else self.assignment(node)
+        entry = self.target(node)
+        return wanted is not None and entry is not None and entry.reports_applied(wanted, generation)
+
+    @classmethod
+    def list_map_keys(cls) -> dict[str, str]:
+        """Wire name -> key field of every list-map in the status (as the CRD declares them)."""
+        out = {}
+        for name, info in cls.model_fields.items():
+            extra = info.json_schema_extra
+            if isinstance(extra, dict) and extra.get("x-kubernetes-list-type") == "map":
+                keys = extra["x-kubernetes-list-map-keys"]
+                assert isinstance(keys, list) and len(keys) == 1
+                out[info.alias or name] = str(keys[0])
+        return out

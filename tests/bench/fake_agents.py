@@ -19,10 +19,15 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from nearpath.core.kube import KubeApi, Obj, now_rfc3339
-
-ROLE_LABEL = "nearpath.io/role"
-NODE_LABEL = "nearpath.io/node"
+from nearpath.core.clock import now_rfc3339
+from nearpath.core.contract import (
+    LEASE_NAMESPACE,
+    target_field_manager,
+    target_iqn,
+    target_lease_labels,
+    target_lease_name,
+)
+from nearpath.core.kube import KubeApi, Obj
 
 
 class FakeAgents:
@@ -30,7 +35,7 @@ class FakeAgents:
         self,
         kube: KubeApi,
         nodes: Iterable[str],
-        lease_namespace: str = "nearpath-system",
+        lease_namespace: str = LEASE_NAMESPACE,
         lease_seconds: int = 10,
         labels: dict[str, dict[str, str]] | None = None,
         threads: int = 1,
@@ -57,11 +62,11 @@ class FakeAgents:
         for node in self.alive():
             self.kube.apply_lease(
                 self.lease_namespace,
-                f"nearpath-target-{node}",
+                target_lease_name(node),
                 node,
                 self.lease_seconds,
-                labels={ROLE_LABEL: "target", NODE_LABEL: node},
-                field_manager=f"nearpath-target/{node}",
+                labels=target_lease_labels(node),
+                field_manager=target_field_manager(node),
             )
 
     def desired_entry(self, obj: Obj, node: str) -> dict[str, Any] | None:
@@ -82,7 +87,7 @@ class FakeAgents:
             return {"node": node, "devicesPresent": True, "ready": False, "observedGeneration": meta["generation"]}
         return {
             "node": node,
-            "iqn": f"iqn.2025-11.io.nearpath:{meta['namespace']}:{meta['name']}:{node}",
+            "iqn": target_iqn(meta["namespace"], meta["name"], node),
             "portals": ["127.0.0.1:3260"],
             "aluaState": assignment["aluaState"],
             "portGroupId": assignment["portGroupId"],
@@ -106,7 +111,7 @@ class FakeAgents:
                 continue
             body = {"targets": [{**wanted, "lastUpdateTime": now_rfc3339()}]} if wanted else {"targets": []}
             try:
-                self.kube.apply_volume_group_status(meta["namespace"], meta["name"], body, f"nearpath-target/{node}")
+                self.kube.apply_volume_group_status(meta["namespace"], meta["name"], body, target_field_manager(node))
             except Exception:  # the group may be gone meanwhile
                 continue
             writes += 1

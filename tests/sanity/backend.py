@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nearpath.core.api import parse_volume_group
+from nearpath.core.clock import now_rfc3339
+from nearpath.core.contract import OPERATOR_FIELD_MANAGER, target_field_manager
 from nearpath.core.errors import NearpathError
-from nearpath.core.kube import KubeApi, now_rfc3339
+from nearpath.core.kube import KubeApi
 
 
 @dataclass
@@ -70,7 +72,7 @@ class FakeBackend:
             ],
         }
         self.kube.apply_volume_group_status(
-            ns, name, {k: v for k, v in operator.items() if v is not None}, "nearpath-operator"
+            ns, name, {k: v for k, v in operator.items() if v is not None}, OPERATOR_FIELD_MANAGER
         )
         for a in assignments:
             node = str(a["node"])
@@ -85,7 +87,7 @@ class FakeBackend:
                 "observedGeneration": gen,
                 "lastUpdateTime": now,
             }
-            self.kube.apply_volume_group_status(ns, name, {"targets": [target]}, f"nearpath-target/{node}")
+            self.kube.apply_volume_group_status(ns, name, {"targets": [target]}, target_field_manager(node))
 
 
 class BackendThread:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from nearpath.core.errors import AlreadyExists, NotFound
+from nearpath.core.errors import AlreadyExists, Conflict, NotFound
 from nearpath.core.fake_kube import FakeKube
-from nearpath.core.kube import Conflict
 from tests.samples import LOCAL
 
 pytestmark = pytest.mark.unit

@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from nearpath.core import identifiers as ids
-from nearpath.core.api import AluaState, BackingType, VolumeGroup, parse_volume_group
+from nearpath.core.api import (
+    AluaState,
+    BackingType,
+    TargetAssignment,
+    VolumeGroup,
+    VolumeGroupStatus,
+    parse_volume_group,
+)
+from nearpath.core.crd import openapi_schema
 from nearpath.core.errors import InvalidSpec
 from nearpath.core.quantity import format_bytes, parse_bytes
 from tests.samples import INVALID_SAMPLES, VALID_SAMPLES, Sample
@@ -157,3 +165,34 @@ def test_placement_allows_nodes() -> None:
     external = parse_volume_group(VALID_SAMPLES[2].manifest)
     assert external.allows_node("any", {"nearpath.io/san": "true"})
     assert not external.allows_node("any", {})
+
+
+def test_target_applied_requires_state_generation_and_port_group() -> None:
+    status = VolumeGroupStatus.model_validate(
+        {
+            "assignments": [{"node": "a", "aluaState": "active-optimized", "portGroupId": 2}],
+            "targets": [
+                {"node": "a", "aluaState": "active-optimized", "portGroupId": 2, "ready": True, "observedGeneration": 2}
+            ],
+        }
+    )
+    assert status.target_applied("a", 2)
+    assert status.target_applied("a", 1)  # a later generation applies the earlier one too
+    assert not status.target_applied("a", 3)  # the agent reports an older generation
+    assert not status.target_applied("b", 1)  # no assignment, no report
+    moving = TargetAssignment(node="a", alua_state=AluaState.ACTIVE_NON_OPTIMIZED, port_group_id=2)
+    assert not status.target_applied("a", 2, moving)  # not the state about to be assigned
+    renumbered = status.targets[0].model_copy(update={"port_group_id": 7})
+    assert not renumbered.reports_applied(status.assignments[0], 2)
+    not_ready = status.targets[0].model_copy(update={"ready": False})
+    assert not not_ready.reports_applied(status.assignments[0], 2)
+
+
+def test_status_list_map_keys_are_the_crds() -> None:
+    status = openapi_schema()["properties"]["status"]["properties"]
+    declared = {
+        name: prop["x-kubernetes-list-map-keys"][0]
+        for name, prop in status.items()
+        if prop.get("x-kubernetes-list-type") == "map"
+    }
+    assert declared and VolumeGroupStatus.list_map_keys() == declared

@@ -7,11 +7,12 @@ import json
 import grpc
 import pytest
 
+from nearpath.core.contract import CSI_VOLUME_NAME_ANNOTATION, TOPOLOGY_KEY
 from nearpath.core.fake_kube import FakeKube
-from nearpath.csi.controller import ANNOTATION_NAME, ControllerService
+from nearpath.csi.controller import ControllerService
 from nearpath.csi.proto import csi_pb2
 from nearpath.csi.publish_context import PublishContext
-from nearpath.csi.settings import TOPOLOGY_KEY, CsiSettings
+from nearpath.csi.settings import CsiSettings
 from tests.sanity.backend import FakeBackend
 from tests.unit.csi.conftest import Aborted, FakeContext, block_cap, mount_cap
 
@@ -82,7 +83,7 @@ def test_create_volume_makes_one_volumegroup_and_waits_for_targets(
     assert obj is not None
     assert obj["spec"]["disks"] == [{"name": "data", "size": "1025Mi", "source": {"path": "/dev/sdx"}}]
     assert obj["spec"]["backing"] == {"type": "shared"}
-    assert obj["metadata"]["annotations"][ANNOTATION_NAME] == "pvc-1"
+    assert obj["metadata"]["annotations"][CSI_VOLUME_NAME_ANNOTATION] == "pvc-1"
     assert {t.segments[TOPOLOGY_KEY] for t in vol.accessible_topology} == {"node-a", "node-b"}
     assert vol.volume_context["fsType"] == "ext4"
 

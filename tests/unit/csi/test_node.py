@@ -6,12 +6,13 @@ from __future__ import annotations
 import grpc
 import pytest
 
+from nearpath.core.chap import ChapCredentials
 from nearpath.core.fake_runner import FakeRunner
 from nearpath.csi.mount import MountEntry
 from nearpath.csi.node import NodeService
 from nearpath.csi.node_ops import NodeConfig, NodeOps, StageRequest
 from nearpath.csi.proto import csi_pb2
-from nearpath.csi.publish_context import ChapCredentials, PublishContext, TargetPortal
+from nearpath.csi.publish_context import PublishContext, TargetPortal
 from nearpath.csi.sandbox import Lun, MemoryHost, Sandbox, StaticFabric
 from tests.unit.csi.conftest import Aborted, FakeContext, block_cap, mount_cap
 
@@ -366,6 +367,9 @@ def test_node_error_codes() -> None:
     chap_needed.CopyFrom(stage_req())
     chap_needed.publish_context["chap"] = "session"
     assert code(svc.NodeStageVolume, chap_needed) is grpc.StatusCode.INVALID_ARGUMENT
+    chap_needed.secrets["username"] = "user"  # no password: the one Secret parser refuses it
+    assert code(svc.NodeStageVolume, chap_needed) is grpc.StatusCode.INVALID_ARGUMENT
+    assert not box.runner.commands("iscsiadm")
     stats = csi_pb2.NodeGetVolumeStatsRequest(volume_id="ns/unknown", volume_path="some/path")
     assert code(svc.NodeGetVolumeStats, stats) is grpc.StatusCode.NOT_FOUND
     expand = csi_pb2.NodeExpandVolumeRequest(volume_id="ns/unknown", volume_path="some/path")

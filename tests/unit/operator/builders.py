@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from nearpath.core.api import VolumeGroup, parse_volume_group
+from nearpath.core.clock import rfc3339
 from nearpath.operator.decisions import NodeHealth, Policy
 
 NOW = datetime(2025, 11, 21, 12, 0, 0, tzinfo=UTC)
@@ -52,7 +53,7 @@ def target(
         entry["devicesPresent"] = devices
     if pg is not None:
         entry["portGroupId"] = pg
-    entry["lastUpdateTime"] = ago(5).isoformat().replace("+00:00", "Z")
+    entry["lastUpdateTime"] = rfc3339(ago(5))
     return entry
 
 
@@ -101,7 +102,7 @@ def vg(
         status["optimizedNode"] = optimized
     meta: dict[str, Any] = {"name": "vg1", "namespace": "ns", "uid": UID, "generation": generation}
     if deleting:
-        meta["deletionTimestamp"] = ago(1).isoformat().replace("+00:00", "Z")
+        meta["deletionTimestamp"] = rfc3339(ago(1))
         meta["finalizers"] = ["nearpath.io/targets"]
     return parse_volume_group(
         {

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from nearpath.core.clock import rfc3339
+from nearpath.core.errors import Conflict
 from nearpath.core.fake_kube import FakeKube
-from nearpath.core.kube import Conflict
 from nearpath.operator.health import LeaseTracker
 from nearpath.operator.leader import LeaderElector, may_take, next_spec
 
@@ -23,7 +24,7 @@ def lease(node: str, renew: datetime, duration: int = 10) -> dict[str, Any]:
         "spec": {
             "holderIdentity": node,
             "leaseDurationSeconds": duration,
-            "renewTime": renew.isoformat().replace("+00:00", "Z"),
+            "renewTime": rfc3339(renew),
         },
     }
 

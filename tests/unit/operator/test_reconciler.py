@@ -10,12 +10,14 @@ from typing import Any
 
 import pytest
 
+from nearpath.core.contract import FINALIZER
+from nearpath.core.contract import OPERATOR_FIELD_MANAGER as FIELD_MANAGER
+from nearpath.core.errors import Conflict
 from nearpath.core.fake_kube import FakeKube
-from nearpath.core.kube import Conflict
 from nearpath.operator.controller import Controller
 from nearpath.operator.decisions import Policy
 from nearpath.operator.metrics import OperatorMetrics
-from nearpath.operator.reconciler import FIELD_MANAGER, FINALIZER, Reconciler
+from nearpath.operator.reconciler import Reconciler
 from nearpath.operator.settings import OperatorSettings
 from tests.bench.fake_agents import FakeAgents
 

@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 from prometheus_client import generate_latest
 
+from nearpath.core.contract import target_field_manager as field_manager
+from nearpath.core.contract import target_lease_name as lease_name
 from nearpath.core.fake_kube import FakeKube
 from nearpath.core.logging import JsonFormatter
 from nearpath.target import main as target_main
-from nearpath.target.agent import TargetAgent, field_manager, lease_name
+from nearpath.target.agent import TargetAgent
 from nearpath.target.desired import DeviceFacts
 from nearpath.target.fake_lio import FakeLio
 from tests.unit.target.helpers import DEVICES, INITIATOR, NODE, PEER, PORTALS, SECRET, vg_obj
@@ -307,7 +309,7 @@ def test_file_mode_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: 
     )
     status = json.loads(status_file.read_text())
     assert status[0]["volumeGroup"] == "default/g1" and status[0]["target"]["ready"] is True
-    assert lio.targets["iqn.2025-11.io.nearpath:default:g1:node-a"].acls[INITIATOR].chap.userid == "user-one"
+    assert lio.targets["iqn.2025-11.io.nearpath:default:g1:node-a"].acls[INITIATOR].chap.username == "user-one"
     assert lio.prepared_dbroot == "/var/target"
     # without the Secret the group is not ready: exit code 1, LIO untouched
     lio.mutations.clear()

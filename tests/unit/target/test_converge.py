@@ -204,10 +204,10 @@ def test_discovery_auth_follows_the_groups_that_ask() -> None:
     a = want(name="a", chap=True, discovery=True, secret=SECRET)
     b = want(name="b", chap=True, discovery=True, secret={**SECRET, "username": "other"})
     result = converge_all(lio, [b, a], set(), set())
-    assert lio.discovery.enabled and lio.discovery.chap.userid == "user-one"
+    assert lio.discovery.enabled and lio.discovery.chap.username == "user-one"
     assert "default/a" in result.warnings["default/b"]
     apply(lio, want(name="a"))
-    assert not lio.discovery.enabled and lio.discovery.chap.userid == ""
+    assert not lio.discovery.enabled and lio.discovery.chap.username == ""
 
 
 def test_a_failing_group_does_not_stop_the_others() -> None:

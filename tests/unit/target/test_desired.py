@@ -5,6 +5,7 @@ from collections.abc import Mapping
 import pytest
 
 from nearpath.core.api import AluaState, VolumeGroup
+from nearpath.core.chap import InvalidChapSecret
 from nearpath.core.errors import InvalidArgument
 from nearpath.target.desired import (
     BackstoreKind,
@@ -12,8 +13,8 @@ from nearpath.target.desired import (
     DeviceFacts,
     Portal,
     TargetConfigError,
-    chap_from_secret,
     desired_target,
+    group_chap,
 )
 from tests.unit.target.helpers import DEVICES, INITIATOR, INITIATOR2, NODE, PEER, PORTALS, SECRET, SHARED_DEV, vg
 
@@ -100,7 +101,7 @@ def test_too_small_device_is_refused() -> None:
 def test_chap_credentials_from_the_secret() -> None:
     want = _desired(vg(chap=True, mutual=True, discovery=True), secret=SECRET)
     chap = want.acls[0].chap
-    assert (chap.userid, chap.password, chap.mutual_userid, chap.mutual_password) == (
+    assert (chap.username, chap.password, chap.mutual_username, chap.mutual_password) == (
         "user-one",
         "secretpass0001",
         "tgt-one",
@@ -113,16 +114,16 @@ def test_chap_credentials_from_the_secret() -> None:
 
 def test_chap_errors_say_what_is_wrong() -> None:
     group = vg(chap=True, mutual=True)
-    with pytest.raises(TargetConfigError, match="CHAP Secret default/vm-disks-chap not found"):
-        chap_from_secret(group, None)
-    with pytest.raises(TargetConfigError, match="lacks password, mutualPassword"):
-        chap_from_secret(group, {"username": "u", "mutualUsername": "m"})
-    with pytest.raises(TargetConfigError, match="must differ"):
-        chap_from_secret(group, {**SECRET, "mutualPassword": SECRET["password"]})
+    with pytest.raises(InvalidChapSecret, match="CHAP Secret default/vm-disks-chap not found"):
+        group_chap(group, None)
+    with pytest.raises(InvalidChapSecret, match="lacks password, mutualPassword"):
+        group_chap(group, {"username": "u", "mutualUsername": "m"})
+    with pytest.raises(InvalidChapSecret, match="must differ"):
+        group_chap(group, {**SECRET, "mutualPassword": SECRET["password"]})
 
 
 def test_one_way_chap_ignores_mutual_keys() -> None:
-    chap = chap_from_secret(vg(chap=True), SECRET)
+    chap = group_chap(vg(chap=True), SECRET)
     assert chap.enabled and not chap.mutual
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nearpath.core.contract import TOPOLOGY_KEY
 from nearpath.core.kube import ClusterKube
 from tests.controlplane.cluster import ControlPlane, Proc, start_process
 from tests.fixtures.controlplane import make_kubectl
@@ -37,7 +38,6 @@ AGENT_LOG = "/var/log/nearpath-target.log"
 CSI_NODE_LOG = "/var/log/nearpath-csi-node.log"
 LEASE_NS = "nearpath-system"
 VOLUME_NS = "nearpath-volumes"
-TOPOLOGY_KEY = "topology.nearpath.io/node"
 SHARED_DEVICE = "/dev/disk/by-id/virtio-npshared0"
 KUBELET_PLUGIN_DIR = "/var/lib/kubelet/plugins/kubernetes.io/csi"
 
