@@ -17,21 +17,11 @@ from typing import Any
 
 import grpc
 
-from nearpath.core.api import (
-    API_VERSION,
-    KIND,
-    BackingType,
-    ConditionStatus,
-    ConditionType,
-    VolumeGroup,
-    parse_volume_group,
-)
+from nearpath.core.api import ConditionStatus, ConditionType, VolumeGroup, parse_volume_group
 from nearpath.core.contract import (
     CSI_DRIVER_LABEL,
     CSI_FIELD_MANAGER,
     CSI_FS_TYPE_ANNOTATION,
-    CSI_PARAMETERS_ANNOTATION,
-    CSI_VOLUME_NAME_ANNOTATION,
     DRIVER_NAME,
     TOPOLOGY_KEY,
 )
@@ -43,19 +33,27 @@ from nearpath.core.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
-    OutOfRange,
-    ResourceExhausted,
 )
 from nearpath.core.kube import KubeApi
-from nearpath.core.quantity import MI, format_bytes
 from nearpath.csi import capabilities
 from nearpath.csi.grpc_errors import grpc_errors
 from nearpath.csi.inflight import InFlight
 from nearpath.csi.params import VolumeParams, parse
 from nearpath.csi.proto import csi_pb2, csi_pb2_grpc
-from nearpath.csi.publish_context import PublishContext, TargetPortal
 from nearpath.csi.settings import CsiSettings
 from nearpath.csi.volume_ids import DISK_NAME, VolumeRef, parse_node_id, parse_volume_id, volume_group_name, volume_id
+from nearpath.csi.volumes import (
+    check_existing,
+    claim_device,
+    manifest,
+    publish_context,
+    readiness,
+    requested_size,
+    serving_nodes,
+    with_initiator,
+    with_size,
+    without_initiators,
+)
 
 log = logging.getLogger("nearpath.csi.controller")
 
@@ -73,44 +71,8 @@ CAPABILITIES = (
 )
 
 
-def requested_size(capacity: csi_pb2.CapacityRange | None, default: int) -> int:
-    """Bytes to provision: at least ``required``, at most ``limit``, whole MiB."""
-    required = capacity.required_bytes if capacity else 0
-    limit = capacity.limit_bytes if capacity else 0
-    if required < 0 or limit < 0:
-        raise OutOfRange("capacity range must not be negative")
-    if limit and required > limit:
-        raise OutOfRange(f"required_bytes {required} exceeds limit_bytes {limit}")
-    size = required or (min(default, limit) if limit else default)
-    size = max(MI, -(-size // MI) * MI)
-    if limit and size > limit:
-        raise OutOfRange(f"the smallest volume nearpath can make ({size} bytes, whole MiB) exceeds limit_bytes {limit}")
-    return size
-
-
-def readiness(vg: VolumeGroup, generation: int) -> tuple[bool, str]:
-    """Are the group's targets serving ``generation`` of the spec? And if not, why not."""
-    status = vg.status
-    if not status.assignments:
-        ready = status.condition(ConditionType.READY.value)
-        detail = f": {ready.message}" if ready and ready.message else " (is the nearpath operator running?)"
-        return False, "no node is assigned to serve the volume yet" + detail
-    for assignment in status.assignments:
-        if status.target_applied(assignment.node, generation):
-            continue
-        target = status.target(assignment.node)
-        if target is None or not target.ready:
-            why = target.message if target and target.message else "no report from its target agent"
-            return False, f"target on {assignment.node} is not ready: {why}"
-        return False, f"target on {assignment.node} has not applied generation {generation} as assigned yet"
-    ready = status.condition(ConditionType.READY.value)
-    if ready is None or ready.status is not ConditionStatus.TRUE:
-        return False, f"volume group is not Ready: {ready.message if ready else 'no Ready condition yet'}"
-    return True, "ready"
-
-
-def serving_nodes(vg: VolumeGroup) -> list[str]:
-    return [a.node for a in vg.status.assignments if (t := vg.status.target(a.node)) is not None and t.ready]
+def _size(capacity: csi_pb2.CapacityRange | None, default: int) -> int:
+    return requested_size(capacity.required_bytes if capacity else 0, capacity.limit_bytes if capacity else 0, default)
 
 
 class ControllerService(csi_pb2_grpc.ControllerServicer):  # type: ignore[misc]
@@ -218,7 +180,7 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):  # type: ignore[misc]
         fs_type = params.fs_type or next(
             (c.mount.fs_type for c in request.volume_capabilities if c.WhichOneof("access_type") == "mount"), ""
         )
-        size = requested_size(
+        size = _size(
             request.capacity_range if request.HasField("capacity_range") else None, self.settings.default_size_bytes
         )
         ref = VolumeRef(self.namespace, volume_group_name(request.name))
@@ -229,7 +191,7 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):  # type: ignore[misc]
             else:
                 preferred = self._preferred_node(request)
                 with self._claim_lock:
-                    body = self._manifest(ref, request.name, params, size, preferred, fs_type)
+                    body = manifest(ref, request.name, params, size, preferred, fs_type, self._claim_device)
                     try:
                         self.kube.create_volume_group(body)
                     except AlreadyExists:
@@ -242,23 +204,8 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):  # type: ignore[misc]
         return csi_pb2.CreateVolumeResponse(volume=self._volume(vg))
 
     def _check_existing(self, obj: dict[str, Any], request: csi_pb2.CreateVolumeRequest, params: VolumeParams) -> None:
-        meta = obj.get("metadata", {})
-        annotations = meta.get("annotations") or {}
-        if (meta.get("labels") or {}).get(CSI_DRIVER_LABEL) != DRIVER_NAME or annotations.get(
-            CSI_VOLUME_NAME_ANNOTATION
-        ) != request.name:
-            raise AlreadyExists(
-                f"volume group {meta.get('namespace')}/{meta.get('name')} exists and is not volume {request.name!r}"
-            )
-        if meta.get("deletionTimestamp"):
-            raise Aborted(f"volume {request.name!r} is being deleted; retry")
-        vg = parse_volume_group(obj)
-        have = vg.spec.disk(DISK_NAME).size_bytes
         cap = request.capacity_range
-        if have < cap.required_bytes or (cap.limit_bytes and have > cap.limit_bytes):
-            raise AlreadyExists(f"volume {request.name!r} exists with {have} bytes, outside the requested range")
-        if annotations.get(CSI_PARAMETERS_ANNOTATION) != params.fingerprint():
-            raise AlreadyExists(f"volume {request.name!r} exists with other parameters")
+        check_existing(obj, request.name, cap.required_bytes, cap.limit_bytes, params)
 
     def _preferred_node(self, request: csi_pb2.CreateVolumeRequest) -> str:
         reqs = request.accessibility_requirements
@@ -268,71 +215,8 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):  # type: ignore[misc]
                 return str(node)
         return ""
 
-    def _manifest(
-        self, ref: VolumeRef, csi_name: str, params: VolumeParams, size: int, preferred: str, fs_type: str
-    ) -> dict[str, Any]:
-        nodes = list(params.nodes)
-        if params.backing is BackingType.LOCAL and not nodes:
-            if not preferred:
-                raise InvalidArgument(
-                    "local backing needs a node: use volumeBindingMode WaitForFirstConsumer or the `nodes` parameter"
-                )
-            nodes = [preferred]
-        if preferred and nodes and preferred not in nodes:
-            if params.backing is BackingType.LOCAL:
-                raise ResourceExhausted(f"node {preferred} cannot hold this volume (allowed: {', '.join(nodes)})")
-            preferred = ""
-        disk: dict[str, Any] = {"name": DISK_NAME, "size": format_bytes(size)}
-        if params.backing is BackingType.SHARED:
-            disk["source"] = {"path": self._claim_device(params.devices)}
-        backing: dict[str, Any] = {"type": params.backing.value}
-        if params.directory:
-            backing["local"] = {"directory": params.directory}
-        placement: dict[str, Any] = {}
-        if nodes:
-            placement["nodes"] = nodes
-        if preferred:
-            placement["preferredNode"] = preferred
-        access: dict[str, Any] = {"initiators": []}
-        if params.chap_secret_name:
-            access["chap"] = {"secretRef": {"name": params.chap_secret_name}, "mutual": params.mutual_chap}
-            access["discoveryAuth"] = params.discovery_auth
-        annotations = {CSI_VOLUME_NAME_ANNOTATION: csi_name, CSI_PARAMETERS_ANNOTATION: params.fingerprint()}
-        if fs_type:
-            annotations[CSI_FS_TYPE_ANNOTATION] = fs_type
-        return {
-            "apiVersion": API_VERSION,
-            "kind": KIND,
-            "metadata": {
-                "name": ref.name,
-                "namespace": ref.namespace,
-                "labels": {CSI_DRIVER_LABEL: DRIVER_NAME},
-                "annotations": annotations,
-            },
-            "spec": {
-                "disks": [disk],
-                "backing": backing,
-                "placement": placement,
-                "access": access,
-                "failover": {
-                    "nonOptimizedState": params.non_optimized_state.value,
-                    "autoFailback": params.auto_failback,
-                },
-            },
-        }
-
     def _claim_device(self, candidates: tuple[str, ...]) -> str:
-        used: set[str] = set()
-        for obj in self.kube.list_volume_groups(None):
-            for disk in obj.get("spec", {}).get("disks", []):
-                source = disk.get("source") or {}
-                if source.get("path"):
-                    used.add(source["path"])
-                used.update(p.get("path", "") for p in source.get("nodePaths") or [])
-        for device in candidates:
-            if device not in used:
-                return device
-        raise ResourceExhausted(f"every candidate device is in use by another volume: {', '.join(candidates)}")
+        return claim_device(self.kube, candidates)
 
     @grpc_errors
     def DeleteVolume(
@@ -383,7 +267,7 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):  # type: ignore[misc]
             others = sorted({a.node for a in vg.status.attachments if a.node != node.name})
             if others and cap.access_mode.mode in capabilities.SINGLE_NODE_MODES:
                 raise FailedPrecondition(f"volume {ref.id} is published to {', '.join(others)} (single-node access)")
-            generation = self._patch_spec(ref, lambda g: _with_initiator(g, node.initiator))
+            generation = self._patch_spec(ref, lambda g: with_initiator(g, node.initiator))
             if mine is None:
                 attachments.append({"initiator": node.initiator, "node": node.name, "readOnly": request.readonly})
                 self._apply_attachments(ref, attachments)
@@ -415,7 +299,7 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):  # type: ignore[misc]
             kept = [a.to_wire() for a in vg.status.attachments if a.initiator not in initiators]
             if len(kept) != len(vg.status.attachments):
                 self._apply_attachments(ref, kept)
-            generation = self._patch_spec(ref, lambda g: _without_initiators(g, initiators))
+            generation = self._patch_spec(ref, lambda g: without_initiators(g, initiators))
             if generation != vg.metadata.generation:
                 self._wait_ready(ref, context, generation)
         return csi_pb2.ControllerUnpublishVolumeResponse()
@@ -500,63 +384,15 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):  # type: ignore[misc]
         if not request.HasField("capacity_range"):
             raise InvalidArgument("capacity range is required")
         ref = parse_volume_id(request.volume_id)
-        size = requested_size(request.capacity_range, self.settings.default_size_bytes)
+        size = _size(request.capacity_range, self.settings.default_size_bytes)
         with self.inflight.guard(ref.id):
             vg = self._get(ref)
             if vg.spec.disk(DISK_NAME).size_bytes >= size:
                 return csi_pb2.ControllerExpandVolumeResponse(
                     capacity_bytes=vg.spec.disk(DISK_NAME).size_bytes, node_expansion_required=True
                 )
-            generation = self._patch_spec(ref, lambda g: _with_size(g, size))
+            generation = self._patch_spec(ref, lambda g: with_size(g, size))
             vg = self._wait_ready(ref, context, generation)
         return csi_pb2.ControllerExpandVolumeResponse(
             capacity_bytes=vg.spec.disk(DISK_NAME).size_bytes, node_expansion_required=True
         )
-
-
-def _with_initiator(vg: VolumeGroup, initiator: str) -> dict[str, Any] | None:
-    current = list(vg.spec.access.initiators or [])
-    if initiator in current:
-        return None
-    return {"access": {"initiators": [*current, initiator]}}
-
-
-def _without_initiators(vg: VolumeGroup, initiators: set[str]) -> dict[str, Any] | None:
-    current = list(vg.spec.access.initiators or [])
-    kept = [i for i in current if i not in initiators]
-    if kept == current:
-        return None
-    return {"access": {"initiators": kept}}
-
-
-def _with_size(vg: VolumeGroup, size: int) -> dict[str, Any] | None:
-    disks = [d.to_wire() for d in vg.spec.disks]
-    for disk in disks:
-        if disk["name"] == DISK_NAME:
-            if int(vg.spec.disk(DISK_NAME).size_bytes) >= size:
-                return None
-            disk["size"] = format_bytes(size)
-    return {"disks": disks}
-
-
-def publish_context(vg: VolumeGroup) -> PublishContext:
-    """Where and how the node reaches the volume: every ready target, the LUN, its WWID, CHAP."""
-    targets = []
-    for node in serving_nodes(vg):
-        target = vg.status.target(node)
-        if target is not None and target.iqn and target.portals:
-            targets.append(TargetPortal(node, target.iqn, tuple(target.portals)))
-    if not targets:
-        raise DeadlineExceeded(f"volume {vg.key} has no ready target with portals yet")
-    identities = {d.name: d for d in (vg.status.disks or vg.disk_identities())}
-    disk = identities.get(DISK_NAME) or vg.disk_identities()[0]
-    chap = vg.spec.access.chap
-    return PublishContext(
-        targets=tuple(targets),
-        lun=disk.lun,
-        wwid=disk.wwid,
-        size_bytes=disk.size_bytes,
-        chap="none" if chap is None else ("mutual" if chap.mutual else "session"),
-        discovery_chap=vg.spec.access.discovery_auth,
-        optimized_node=vg.status.optimized_node or "",
-    )
