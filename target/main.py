@@ -31,8 +31,8 @@ from nearpath.core.errors import NearpathError
 from nearpath.core.logging import configure
 from nearpath.target.agent import GroupReport, TargetAgent
 from nearpath.target.desired import Portal
-from nearpath.target.lio import RtslibLio
 from nearpath.target.metrics import TargetMetrics
+from nearpath.target.rtslib_lio import RtslibLio
 from nearpath.target.settings import TargetSettings
 
 log = logging.getLogger("nearpath.target")
