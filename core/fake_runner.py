@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from nearpath.core.errors import CommandFailed, CommandTimeout
 from nearpath.core.masking import mask_argv, mask_text
-from nearpath.core.runner import CommandResult
+from nearpath.core.runner import CommandResult, check_exit, timed_out
 
 Responder = Callable[[list[str]], CommandResult | tuple[int, str, str]]
 
@@ -95,27 +94,13 @@ class FakeRunner:
             try:
                 answer = rule.respond(args)
             except _TimeoutMarker:
-                raise CommandTimeout(
-                    f"{shown[0]} did not finish within {timeout:g} s",
-                    argv=shown,
-                    returncode=None,
-                    stdout="",
-                    stderr="",
-                ) from None
+                raise timed_out(shown, timeout, "", "") from None
         if isinstance(answer, CommandResult):
             result = answer
         else:
             rc, out, err = answer
             result = CommandResult(shown, rc, mask_text(out, secret_list), mask_text(err, secret_list))
-        if result.returncode not in accepted:
-            raise CommandFailed(
-                f"{shown[0]} exited with {result.returncode}: {result.stderr.strip()}",
-                argv=shown,
-                returncode=result.returncode,
-                stdout=result.stdout,
-                stderr=result.stderr,
-            )
-        return result
+        return check_exit(result, accepted)
 
     def _match(self, argv: list[str]) -> _Rule | None:
         for rule in self._rules:

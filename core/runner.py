@@ -79,13 +79,8 @@ class HostRunner:
             out = _text(exc.stdout)
             err = _text(exc.stderr)
             log.warning("command timed out", extra={"argv": shown, "timeout_seconds": timeout})
-            raise CommandTimeout(
-                f"{shown[0]} did not finish within {timeout:g} s",
-                argv=shown,
-                returncode=None,
-                stdout=mask_text(out, secret_list),
-                stderr=mask_text(err, secret_list),
-            ) from None
+            # from None: the subprocess error carries the unmasked argv and output.
+            raise timed_out(shown, timeout, mask_text(out, secret_list), mask_text(err, secret_list)) from None
         except FileNotFoundError:
             raise CommandFailed(
                 f"{shown[0]}: command not found", argv=shown, returncode=127, stdout="", stderr=""
@@ -102,17 +97,29 @@ class HostRunner:
             "command finished",
             extra={"argv": shown, "returncode": proc.returncode, "duration_seconds": round(duration, 3)},
         )
-        if proc.returncode not in accepted:
-            detail = (result.stderr or result.stdout).strip().splitlines()
-            tail = detail[-1] if detail else ""
-            raise CommandFailed(
-                f"{shown[0]} exited with {proc.returncode}: {tail}",
-                argv=shown,
-                returncode=proc.returncode,
-                stdout=result.stdout,
-                stderr=result.stderr,
-            )
+        return check_exit(result, accepted)
+
+
+def check_exit(result: CommandResult, accepted: frozenset[int]) -> CommandResult:
+    """``result`` if its exit code is accepted, else :class:`CommandFailed` with the output's last line."""
+    if result.returncode in accepted:
         return result
+    detail = (result.stderr or result.stdout).strip().splitlines()
+    tail = detail[-1] if detail else ""
+    raise CommandFailed(
+        f"{result.argv[0]} exited with {result.returncode}: {tail}",
+        argv=result.argv,
+        returncode=result.returncode,
+        stdout=result.stdout,
+        stderr=result.stderr,
+    )
+
+
+def timed_out(shown: list[str], timeout: float, stdout: str, stderr: str) -> CommandTimeout:
+    """The error for a command (masked argv ``shown``) killed after ``timeout`` seconds."""
+    return CommandTimeout(
+        f"{shown[0]} did not finish within {timeout:g} s", argv=shown, returncode=None, stdout=stdout, stderr=stderr
+    )
 
 
 def _text(data: bytes | str | None) -> str:
