@@ -32,7 +32,7 @@ from nearpath.core.errors import NearpathError
 from nearpath.core.kube import KubeApi, Obj
 from nearpath.core.logging import register_secret
 from nearpath.target import devices
-from nearpath.target.converge import converge_all, observe
+from nearpath.target.converge import ConvergeResult, converge_all, observe
 from nearpath.target.desired import (
     DesiredTarget,
     DeviceFacts,
@@ -42,7 +42,7 @@ from nearpath.target.desired import (
     disk_paths,
     owned_names,
 )
-from nearpath.target.lio import LioEdge
+from nearpath.target.lio import BackstoreState, LioEdge, TargetState
 from nearpath.target.metrics import TargetMetrics
 
 log = logging.getLogger("nearpath.target.agent")
@@ -143,45 +143,57 @@ class TargetAgent:
         targets = {t.iqn: t for t in self.edge.list_targets()}
         now = self.clock()
         for plan in plans:
-            vg = plan.vg
-            entry = TargetStatus(
-                node=self.node,
-                iqn=vg.target_iqn(self.node),
-                portals=[str(p) for p in sorted(set(self.portals))],
-                devices_present=plan.devices_present,
-                observed_generation=vg.metadata.generation,
-                last_update_time=now,
-            )
-            assignment = vg.status.assignment(self.node)
-            if plan.desired is None:
-                entry = entry.model_copy(
-                    update={
-                        "ready": False,
-                        "message": plan.error or "not assigned to this node",
-                        "port_group_id": assignment.port_group_id if assignment else None,
-                    }
-                )
-                if plan.assigned and plan.error:
-                    target = targets.get(entry.iqn)
-                    entry = entry.model_copy(update={"sessions": len(target.sessions()) if target else 0})
-            else:
-                obs = observe(plan.desired, backstores, targets.get(plan.desired.iqn))
-                message = result.errors.get(vg.key) or obs.message
-                if vg.key in result.warnings:
-                    message = f"{message}; {result.warnings[vg.key]}"
-                if plan.desired.source_cidrs:
-                    message += "; sourceCidrs are not enforced by the target agent (see README)"
-                entry = entry.model_copy(
-                    update={
-                        "ready": obs.ready and vg.key not in result.errors,
-                        "alua_state": obs.alua_state,
-                        "port_group_id": plan.desired.alua_group.group_id,
-                        "sessions": obs.sessions,
-                        "message": message[:4096],
-                    }
-                )
-            reports.append(GroupReport(vg.metadata.namespace, vg.metadata.name, entry, plan.obj))
+            entry = self._entry(plan, result, backstores, targets, now)
+            reports.append(GroupReport(plan.vg.metadata.namespace, plan.vg.metadata.name, entry, plan.obj))
         return reports
+
+    def _entry(
+        self,
+        plan: _Plan,
+        result: ConvergeResult,
+        backstores: dict[str, BackstoreState],
+        targets: Mapping[str, TargetState],
+        now: datetime,
+    ) -> TargetStatus:
+        """This node's ``targets`` entry for one planned group, after the converge."""
+        vg = plan.vg
+        entry = TargetStatus(
+            node=self.node,
+            iqn=vg.target_iqn(self.node),
+            portals=[str(p) for p in sorted(set(self.portals))],
+            devices_present=plan.devices_present,
+            observed_generation=vg.metadata.generation,
+            last_update_time=now,
+        )
+        assignment = vg.status.assignment(self.node)
+        if plan.desired is None:
+            entry = entry.model_copy(
+                update={
+                    "ready": False,
+                    "message": plan.error or "not assigned to this node",
+                    "port_group_id": assignment.port_group_id if assignment else None,
+                }
+            )
+            if plan.assigned and plan.error:
+                target = targets.get(entry.iqn)
+                entry = entry.model_copy(update={"sessions": len(target.sessions()) if target else 0})
+        else:
+            obs = observe(plan.desired, backstores, targets.get(plan.desired.iqn))
+            message = result.errors.get(vg.key) or obs.message
+            if vg.key in result.warnings:
+                message = f"{message}; {result.warnings[vg.key]}"
+            if plan.desired.source_cidrs:
+                message += "; sourceCidrs are not enforced by the target agent (see README)"
+            entry = entry.model_copy(
+                update={
+                    "ready": obs.ready and vg.key not in result.errors,
+                    "alua_state": obs.alua_state,
+                    "port_group_id": plan.desired.alua_group.group_id,
+                    "sessions": obs.sessions,
+                    "message": message[:4096],
+                }
+            )
+        return entry
 
     def _plan(self, vg: VolumeGroup, obj: Obj, read_secret: SecretReader) -> _Plan:
         assignment = vg.status.assignment(self.node)

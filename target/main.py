@@ -131,20 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
 
     if args.from_file:
-        while True:
-            try:
-                reports = _file_pass(agent, args)
-            except (NearpathError, OSError, yaml.YAMLError) as exc:
-                log.error("file-mode pass failed", extra={"error": str(exc)})
-                if args.once:
-                    return 1
-                reports = []
-            if args.once:
-                sys.stdout.write(json.dumps(_render(reports), indent=1, sort_keys=True) + "\n")
-                served = [r.entry for r in reports if r.entry is not None and r.entry.port_group_id is not None]
-                return 0 if all(e.ready for e in served) else 1
-            if stop.wait(settings.resync_seconds):
-                return 0
+        return _run_file_mode(agent, args, stop, settings.resync_seconds)
 
     from nearpath.core.kube import ClusterKube  # noqa: PLC0415 (file mode runs without the client)
 
@@ -157,3 +144,21 @@ def main(argv: list[str] | None = None) -> int:
         lease_duration_seconds=settings.lease_duration_seconds,
     )
     return 0
+
+
+def _run_file_mode(agent: TargetAgent, args: argparse.Namespace, stop: threading.Event, resync: float) -> int:
+    """Serve the VolumeGroups of a file (no API server): once, or every ``resync`` seconds until stopped."""
+    while True:
+        try:
+            reports = _file_pass(agent, args)
+        except (NearpathError, OSError, yaml.YAMLError) as exc:
+            log.error("file-mode pass failed", extra={"error": str(exc)})
+            if args.once:
+                return 1
+            reports = []
+        if args.once:
+            sys.stdout.write(json.dumps(_render(reports), indent=1, sort_keys=True) + "\n")
+            served = [r.entry for r in reports if r.entry is not None and r.entry.port_group_id is not None]
+            return 0 if all(e.ready for e in served) else 1
+        if stop.wait(resync):
+            return 0
