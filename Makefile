@@ -41,6 +41,7 @@ lint: setup-python
 	$(VENV)/bin/ruff format --check core operator csi target tools tests nearpath/__init__.py nearpath/cli.py nearpath/__main__.py
 	$(VENV)/bin/mypy -p nearpath
 	$(PY) tools/check_layering.py
+	$(PY) tools/check_sizes.py
 
 crds: setup-python ## regenerate crds/ (and the chart's copy) from the pydantic models
 	$(PY) -m nearpath crds --output crds
