@@ -40,7 +40,7 @@ lint: setup-python
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check core operator csi target tools tests nearpath/__init__.py nearpath/cli.py nearpath/__main__.py
 	$(VENV)/bin/mypy -p nearpath
-	$(PY) tools/check_layering.py
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) tools/check_sizes.py
 
 crds: setup-python ## regenerate crds/ (and the chart's copy) from the pydantic models
