@@ -4,8 +4,7 @@
 # kind:  kind load docker-image nearpath:dev --name nearpath
 FROM python:3.11-slim-bookworm
 
-# Data-path tools. open-iscsi/multipath-tools: used directly with csiNode.hostTools=container,
-# and as a fallback/diagnostics otherwise (with hostTools=nsenter the node plugin runs the
+# Data-path tools. open-iscsi/multipath-tools: diagnostics only (the node plugin runs the
 # HOST's iscsiadm/multipath through the wrappers below, matching the host's daemons).
 # targetcli-fb: operators' diagnostics in the target pod (the agent itself uses rtslib-fb).
 RUN apt-get update \
@@ -16,7 +15,7 @@ RUN apt-get update \
 
 # Wrappers that run a host tool in the host's mount, UTS, IPC and network namespaces
 # (PID 1 of NEARPATH_HOST_PROC, default /proc with hostPID). The chart puts this directory
-# first on PATH of the node plugin when csiNode.hostTools=nsenter.
+# first on PATH of the node plugin.
 RUN mkdir -p /usr/local/lib/nearpath/host-tools \
  && printf '%s\n' \
       '#!/bin/sh' \

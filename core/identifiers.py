@@ -75,6 +75,18 @@ def is_nearpath_iqn(iqn: str) -> bool:
     return iqn.startswith(IQN_PREFIX + ":")
 
 
+def is_node_iqn(iqn: str, node: str) -> bool:
+    """Whether ``iqn`` is a nearpath target IQN of ``node`` (its last component names the node).
+
+    Agents that share one configfs (kind's nodes are containers of one kernel) must only ever
+    remove their own node's targets.
+    """
+    if not is_nearpath_iqn(iqn):
+        return False
+    last = iqn.rsplit(":", 1)[-1]
+    return last == node or last == f"n-{_hex(node, 16)}"
+
+
 def backstore_name(namespace: str, name: str, disk: str) -> str:
     plain = f"{BACKSTORE_PREFIX}{namespace}_{name}_{disk}"
     if len(plain) <= 64:

@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from nearpath.core.api import BackingType, TargetStatus, VolumeGroup, parse_volume_group
+from nearpath.core.api.spec import DEFAULT_LOCAL_DIRECTORY
 from nearpath.core.chap import PASSWORD_KEYS
 from nearpath.core.clock import utc_now
 from nearpath.core.contract import target_field_manager, target_iqn, target_lease_labels, target_lease_name
@@ -85,6 +86,7 @@ class TargetAgent:
         prober: Prober = devices.probe,
         create_file: FileCreator = devices.ensure_sparse_file,
         manage_discovery_auth: bool = True,
+        local_directory: str = DEFAULT_LOCAL_DIRECTORY,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.edge = edge
@@ -94,6 +96,7 @@ class TargetAgent:
         self.prober = prober
         self.create_file = create_file
         self.manage_discovery_auth = manage_discovery_auth
+        self.local_directory = local_directory
         self.clock = clock
         self.lock = threading.RLock()
         """Held while LIO changes (the metrics collector reads under it too)."""
@@ -135,7 +138,9 @@ class TargetAgent:
                 protected_stores |= owned
                 self.metrics.reconcile_errors.labels(vg.key).inc()
         wanted = [p.desired for p in plans if p.desired is not None]
-        result = converge_all(self.edge, wanted, protected_iqns, protected_stores, self.manage_discovery_auth)
+        result = converge_all(
+            self.edge, self.node, wanted, protected_iqns, protected_stores, self.manage_discovery_auth
+        )
         self.metrics.changes.inc(len(result.changes))
         for key in result.errors:
             self.metrics.reconcile_errors.labels(key).inc()
@@ -202,10 +207,7 @@ class TargetAgent:
         if vg.spec.backing.type is BackingType.LOCAL:
             for disk in vg.spec.disks:
                 if disk.source is None or not disk.source.path:
-                    try:
-                        self.create_file(paths[disk.name], disk.size_bytes)
-                    except TargetConfigError as exc:
-                        error = exc.message
+                    error = error or self._create_local_file(paths[disk.name], disk.size_bytes)
         facts = {path: self.prober(path) for path in set(paths.values())}
         present = all(f.exists for f in facts.values())
         plan = _Plan(vg, obj, present, assigned=assignment is not None)
@@ -225,6 +227,20 @@ class TargetAgent:
             plan.error = exc.message
             log.warning("cannot serve VolumeGroup", extra={"vg": vg.key, "error": exc.message})
         return plan
+
+    def _create_local_file(self, path: str, size_bytes: int) -> str:
+        """Create a `local` disk's sparse file; the error message, or "" when it is in place."""
+        if not devices.inside_directory(path, self.local_directory):
+            # Anywhere else the file would live in the container's writable layer and vanish.
+            return (
+                f"local file {path} is outside the agent's local directory {self.local_directory} "
+                "(the chart's target.localDirectory): set backing.local.directory below it"
+            )
+        try:
+            self.create_file(path, size_bytes)
+        except TargetConfigError as exc:
+            return exc.message
+        return ""
 
     # Kubernetes mode ---------------------------------------------------------------------
     def reconcile_kube(self, kube: KubeApi) -> list[GroupReport]:

@@ -292,16 +292,21 @@ class _TargetRun:
 
 def remove_stale(
     edge: LioEdge,
+    node: str,
     backstores: Iterable[BackstoreState],
     targets: Iterable[TargetState],
     keep_iqns: set[str],
     keep_backstores: set[str],
 ) -> list[str]:
-    """Delete nearpath targets and backstores nobody wants; never touch foreign objects."""
+    """Delete this node's nearpath targets and the backstores nobody wants; never touch foreign objects.
+
+    Targets of other nodes (seen when nodes share one kernel's configfs, as kind's do) are
+    foreign: their backstores count as in use.
+    """
     changes = _Changes(edge)
     remaining: list[TargetState] = []
     for target in targets:
-        if ids.is_nearpath_iqn(target.iqn) and target.iqn not in keep_iqns:
+        if ids.is_node_iqn(target.iqn, node) and target.iqn not in keep_iqns:
             changes.do(f"delete target {target.iqn}", edge.delete_target, target.iqn)
         else:
             remaining.append(target)
@@ -347,6 +352,7 @@ def converge_discovery(edge: LioEdge, wanted: Sequence[DesiredTarget]) -> tuple[
 
 def converge_all(
     edge: LioEdge,
+    node: str,
     wanted: Sequence[DesiredTarget],
     protected_iqns: set[str],
     protected_backstores: set[str],
@@ -369,7 +375,9 @@ def converge_all(
     keep_iqns = {t.iqn for t in wanted} | protected_iqns
     keep_backstores = {b.name for t in wanted for b in t.backstores} | protected_backstores
     try:
-        result.changes += remove_stale(edge, edge.list_backstores(), edge.list_targets(), keep_iqns, keep_backstores)
+        result.changes += remove_stale(
+            edge, node, edge.list_backstores(), edge.list_targets(), keep_iqns, keep_backstores
+        )
     except NearpathError as exc:
         log.warning("could not remove stale LIO objects", extra={"error": exc.message})
         result.errors["(stale)"] = exc.message

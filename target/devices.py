@@ -29,6 +29,14 @@ def probe(path: str, sys_block: Path = SYS_BLOCK) -> DeviceFacts:
     return DeviceFacts(exists=True, is_block=True, size_bytes=size, discard=discard)
 
 
+def inside_directory(path: str, directory: str) -> bool:
+    """Whether ``path`` (normalised, no ``..`` escape) lies strictly below ``directory``."""
+    if not os.path.isabs(path) or not os.path.isabs(directory):
+        return False
+    base = os.path.normpath(directory)
+    return os.path.commonpath([os.path.normpath(path), base]) == base and os.path.normpath(path) != base
+
+
 def ensure_sparse_file(path: str, size_bytes: int) -> bool:
     """Create ``path`` as a sparse file of ``size_bytes`` (for `local` disks without a source).
 

@@ -110,7 +110,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     edge = RtslibLio()
     metrics = TargetMetrics()
-    agent = TargetAgent(edge, node, portals, metrics=metrics, manage_discovery_auth=settings.manage_discovery_auth)
+    agent = TargetAgent(
+        edge,
+        node,
+        portals,
+        metrics=metrics,
+        manage_discovery_auth=settings.manage_discovery_auth,
+        local_directory=settings.local_directory,
+    )
     try:
         dbroot = edge.prepare(settings.dbroot)
     except NearpathError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from nearpath.core.api.spec import DEFAULT_LOCAL_DIRECTORY
 from nearpath.core.contract import LEASE_NAMESPACE
 from nearpath.core.settings import CommonSettings
 
@@ -21,6 +22,13 @@ class TargetSettings(CommonSettings):
     lease_duration_seconds: int = Field(10, ge=3, le=600, description="Lease duration; renewed every third of it.")
     resync_seconds: float = Field(
         30.0, gt=0, le=3600, description="Full re-convergence period (also picks up Secret rotations)."
+    )
+    local_directory: str = Field(
+        DEFAULT_LOCAL_DIRECTORY,
+        description=(
+            "The host directory (mounted at the same path) where `local` disks' sparse files may live; "
+            "a VolumeGroup whose files would land elsewhere is refused (they would live in the container)."
+        ),
     )
     dbroot: str = Field(
         "",

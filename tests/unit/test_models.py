@@ -119,6 +119,15 @@ def test_target_iqn_scheme() -> None:
     assert iqn != ids.target_iqn("a" * 63, "b" * 63, long_node + "z")
     assert ids.is_nearpath_iqn(iqn)
     assert not ids.is_nearpath_iqn("iqn.2003-01.org.linux-iscsi.host:sn.1234")
+    assert ids.is_node_iqn(iqn, long_node) and not ids.is_node_iqn(iqn, long_node + "z")
+
+
+def test_node_iqn_names_its_node_only() -> None:
+    iqn = ids.target_iqn("default", "db", "node-a")
+    assert ids.is_node_iqn(iqn, "node-a")
+    assert not ids.is_node_iqn(iqn, "node-b")
+    assert not ids.is_node_iqn(iqn, "a")  # a suffix of the node's name is another node
+    assert not ids.is_node_iqn("iqn.2003-01.org.linux-iscsi.host:sn.1234:node-a", "node-a")
 
 
 def test_backstore_names_are_owned_and_bounded() -> None:

@@ -189,7 +189,8 @@ def test_deleted_group_drops_the_entry(kube: FakeKube, agent: TargetAgent, lio: 
     assert entry(kube, "g1") is None and lio.targets == {}
 
 
-def test_local_backing_creates_the_sparse_file(kube: FakeKube, agent: TargetAgent, files: Files, lio: FakeLio) -> None:
+def test_local_backing_creates_the_sparse_file(kube: FakeKube, lio: FakeLio, files: Files) -> None:
+    agent = TargetAgent(lio, NODE, PORTALS, prober=files.probe, create_file=files.create, local_directory="/var/lib/np")
     obj = vg_obj("local1", nodes=[NODE], disks=[{"name": "data", "size": "64Mi"}])
     obj["spec"]["backing"] = {"type": "local", "local": {"directory": "/var/lib/np"}}
     create(kube, obj)
@@ -198,6 +199,21 @@ def test_local_backing_creates_the_sparse_file(kube: FakeKube, agent: TargetAgen
     assert lio.backstores["np_default_local1_data"].kind == "fileio"
     e = entry(kube, "local1")
     assert e is not None and e["ready"] is True
+
+
+@pytest.mark.parametrize("directory", ["/srv/elsewhere", "/var/lib/nearpath/volumes/../other", "/var/lib/nearpath"])
+def test_local_files_outside_the_mounted_directory_are_refused(
+    kube: FakeKube, agent: TargetAgent, files: Files, lio: FakeLio, directory: str
+) -> None:
+    """Only the chart's mounted host directory survives a restart; elsewhere is the container's layer (H6)."""
+    obj = vg_obj("local2", nodes=[NODE], disks=[{"name": "data", "size": "64Mi"}])
+    obj["spec"]["backing"] = {"type": "local", "local": {"directory": directory}}
+    create(kube, obj)
+    agent.reconcile_kube(kube)
+    assert files.created == [] and lio.backstores == {} and lio.targets == {}
+    e = entry(kube, "local2")
+    assert e is not None and e["ready"] is False
+    assert "outside the agent's local directory /var/lib/nearpath/volumes" in e["message"]
 
 
 def test_passwords_never_reach_the_logs(kube: FakeKube, agent: TargetAgent, caplog: pytest.LogCaptureFixture) -> None:

@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 
+from nearpath.core import identifiers as ids
 from nearpath.target.converge import converge_all, observe
 from nearpath.target.desired import DesiredTarget, desired_target
 from nearpath.target.fake_lio import FakeLio
@@ -25,7 +26,7 @@ def want(secret: dict[str, str] | None = None, devices: Any = DEVICES, **kwargs:
 def apply(
     lio: FakeLio, *targets: DesiredTarget, protected_iqns: set[str] | None = None, protected_bs: set[str] | None = None
 ) -> list[str]:
-    result = converge_all(lio, list(targets), protected_iqns or set(), protected_bs or set())
+    result = converge_all(lio, NODE, list(targets), protected_iqns or set(), protected_bs or set())
     assert not result.errors, result.errors
     return result.changes
 
@@ -93,6 +94,21 @@ def test_foreign_objects_are_never_touched_and_stale_nearpath_ones_go() -> None:
     )
     assert FOREIGN_IQN in lio.targets and FOREIGN_BS in lio.backstores
     assert not any(FOREIGN_IQN in m or FOREIGN_BS in m for m in lio.mutations)
+
+
+def test_targets_of_other_nodes_on_a_shared_configfs_stay() -> None:
+    """kind's nodes share one kernel's configfs: an agent sees its neighbours' targets (M9)."""
+    lio = FakeLio()
+    neighbour = ids.target_iqn("default", "other-group", "node-b")
+    lio.add_foreign_backstore("np_default_other-group_root")
+    lio.add_foreign_target(neighbour, backstore="np_default_other-group_root", initiator=INITIATOR)
+    stale_own = want(name="old-group")
+    apply(lio, stale_own)
+    lio.mutations.clear()
+    apply(lio, want())
+    assert neighbour in lio.targets and "np_default_other-group_root" in lio.backstores
+    assert not any(neighbour in m or "other-group" in m for m in lio.mutations)
+    assert stale_own.iqn not in lio.targets
 
 
 def test_protected_objects_of_broken_groups_stay() -> None:
@@ -203,7 +219,7 @@ def test_discovery_auth_follows_the_groups_that_ask() -> None:
     lio = FakeLio()
     a = want(name="a", chap=True, discovery=True, secret=SECRET)
     b = want(name="b", chap=True, discovery=True, secret={**SECRET, "username": "other"})
-    result = converge_all(lio, [b, a], set(), set())
+    result = converge_all(lio, NODE, [b, a], set(), set())
     assert lio.discovery.enabled and lio.discovery.chap.username == "user-one"
     assert "default/a" in result.warnings["default/b"]
     apply(lio, want(name="a"))
@@ -214,7 +230,7 @@ def test_a_failing_group_does_not_stop_the_others() -> None:
     lio = FakeLio()
     bad, good = want(name="bad"), want(name="good")
     lio.fail_on("create_backstore np_default_bad_")
-    result = converge_all(lio, [bad, good], set(), set())
+    result = converge_all(lio, NODE, [bad, good], set(), set())
     assert set(result.errors) == {"default/bad"} and "injected failure" in result.errors["default/bad"]
     assert good.iqn in lio.targets and lio.targets[good.iqn].enabled
     assert bad.iqn not in lio.targets
