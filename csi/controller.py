@@ -176,7 +176,7 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):  # type: ignore[misc]
         capabilities.check_all(request.volume_capabilities)
         if request.HasField("volume_content_source"):
             raise InvalidArgument("volume content sources (snapshots, clones) are not supported by nearpath")
-        params = parse(dict(request.parameters), self.settings.default_backing)
+        params = parse(dict(request.parameters), self.settings.default_backing, self.settings.allowed_path_prefixes)
         fs_type = params.fs_type or next(
             (c.mount.fs_type for c in request.volume_capabilities if c.WhichOneof("access_type") == "mount"), ""
         )

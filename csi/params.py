@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from nearpath.core import identifiers as core_ids
+from nearpath.core import paths
 from nearpath.core.api import AluaState, BackingType
 from nearpath.core.errors import InvalidArgument
 from nearpath.csi.mount import SUPPORTED_FS
@@ -60,7 +61,22 @@ def _list(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
-def parse(params: Mapping[str, str], default_backing: str) -> VolumeParams:
+def _check_path(name: str, value: str, allowed_prefixes: Sequence[str]) -> None:
+    problem = paths.path_problem(value)
+    if problem:
+        raise InvalidArgument(f"parameter {name}: {problem}, not {value!r}"[:300])
+    if not paths.under_prefixes(value, allowed_prefixes):
+        raise InvalidArgument(
+            f"parameter {name}: {value!r} is outside the allowed prefixes ({paths.prefixes_text(allowed_prefixes)})"
+        )
+
+
+def parse(
+    params: Mapping[str, str],
+    default_backing: str,
+    allowed_prefixes: Sequence[str] = paths.DEFAULT_ALLOWED_PREFIXES,
+) -> VolumeParams:
+    """The parameters of a StorageClass; disk paths must lie under ``allowed_prefixes``."""
     unknown = sorted(k for k in params if k not in KNOWN and not k.startswith(CSI_PREFIX))
     if unknown:
         raise InvalidArgument(f"unknown StorageClass parameter {unknown[0]!r} (known: {', '.join(KNOWN)})")
@@ -71,14 +87,15 @@ def parse(params: Mapping[str, str], default_backing: str) -> VolumeParams:
     directory = params.get("directory", "")
     if directory and (backing is not BackingType.LOCAL or not directory.startswith("/")):
         raise InvalidArgument("parameter directory: an absolute path, only with backing local")
+    if directory:
+        _check_path("directory", directory, allowed_prefixes)
     devices = _list(params.get("devices", ""))
     if backing is BackingType.SHARED and not devices:
         raise InvalidArgument("parameter devices: shared backing needs candidate device paths (comma-separated)")
     if backing is BackingType.LOCAL and devices:
         raise InvalidArgument("parameter devices: only with backing shared")
     for device in devices:
-        if not device.startswith("/"):
-            raise InvalidArgument(f"parameter devices: {device!r} is not an absolute path")
+        _check_path("devices", device, allowed_prefixes)
     fs_type = params.get("fsType", "")
     if fs_type and fs_type not in SUPPORTED_FS:
         raise InvalidArgument(f"parameter fsType: {fs_type!r} is not supported (use one of {', '.join(SUPPORTED_FS)})")

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from nearpath.core import paths
 from nearpath.core.settings import CommonSettings
 
 
@@ -22,6 +23,13 @@ class CsiSettings(CommonSettings):
     )
     default_backing: Literal["local", "shared"] = Field(
         "local", description="Backing of volumes whose StorageClass has no `backing` parameter."
+    )
+    allowed_path_prefixes: list[str] = Field(
+        default_factory=lambda: list(paths.DEFAULT_ALLOWED_PREFIXES),
+        description=(
+            "Directories StorageClass `directory` and `devices` must lie under (JSON list in "
+            "NEARPATH_ALLOWED_PATH_PREFIXES; chart: security.allowedPathPrefixes)."
+        ),
     )
     default_size_bytes: int = Field(1 << 30, ge=1 << 20, description="Size of volumes created without a capacity.")
     ready_timeout_seconds: float = Field(

@@ -33,6 +33,7 @@ from nearpath.core.errors import NearpathError
 from nearpath.core.kube import KubeApi, Obj
 from nearpath.core.logging import register_secret
 from nearpath.target import devices
+from nearpath.target.confinement import PathPolicy, PathRefused, check_disk_path
 from nearpath.target.converge import ConvergeResult, converge_all, observe
 from nearpath.target.desired import (
     DesiredTarget,
@@ -73,6 +74,8 @@ class _Plan:
     desired: DesiredTarget | None = None
     error: str = ""
     assigned: bool = False
+    refused: bool = False
+    """A disk path this node will not serve: nothing of the group may stay in LIO."""
 
 
 class TargetAgent:
@@ -88,6 +91,7 @@ class TargetAgent:
         manage_discovery_auth: bool = True,
         local_directory: str = DEFAULT_LOCAL_DIRECTORY,
         clock: Callable[[], datetime] = utc_now,
+        path_policy: PathPolicy | None = None,
     ) -> None:
         self.edge = edge
         self.node = node
@@ -98,6 +102,7 @@ class TargetAgent:
         self.manage_discovery_auth = manage_discovery_auth
         self.local_directory = local_directory
         self.clock = clock
+        self.path_policy = path_policy or PathPolicy()
         self.lock = threading.RLock()
         """Held while LIO changes (the metrics collector reads under it too)."""
 
@@ -132,7 +137,7 @@ class TargetAgent:
                 continue
             plans.append(self._plan(vg, obj, read_secret))
             plan = plans[-1]
-            if plan.error and plan.assigned:
+            if plan.error and plan.assigned and not plan.refused:
                 iqn, owned = owned_names(vg, self.node)
                 protected_iqns.add(iqn)
                 protected_stores |= owned
@@ -203,6 +208,9 @@ class TargetAgent:
     def _plan(self, vg: VolumeGroup, obj: Obj, read_secret: SecretReader) -> _Plan:
         assignment = vg.status.assignment(self.node)
         paths = disk_paths(vg, assignment, self.node)
+        refusal = self._confine(vg, paths)
+        if refusal:
+            return _Plan(vg, obj, False, error=refusal, assigned=assignment is not None, refused=True)
         error = ""
         if vg.spec.backing.type is BackingType.LOCAL:
             for disk in vg.spec.disks:
@@ -240,6 +248,17 @@ class TargetAgent:
             self.create_file(path, size_bytes)
         except TargetConfigError as exc:
             return exc.message
+        return ""
+
+    def _confine(self, vg: VolumeGroup, paths: Mapping[str, str]) -> str:
+        """Why one of the group's disk paths may not be served here ("" if all may)."""
+        for disk in vg.spec.disks:
+            creates = vg.spec.backing.type is BackingType.LOCAL and (disk.source is None or not disk.source.path)
+            try:
+                check_disk_path(vg, disk.name, self.node, paths[disk.name], self.path_policy, creates=creates)
+            except PathRefused as exc:
+                log.warning("disk path refused", extra={"vg": vg.key, "error": exc.message})
+                return f"PathRefused: {exc.message}"
         return ""
 
     # Kubernetes mode ---------------------------------------------------------------------

@@ -30,6 +30,7 @@ import yaml
 from nearpath.core.errors import NearpathError
 from nearpath.core.logging import configure
 from nearpath.target.agent import GroupReport, TargetAgent
+from nearpath.target.confinement import HostView, PathPolicy
 from nearpath.target.desired import Portal
 from nearpath.target.metrics import TargetMetrics
 from nearpath.target.rtslib_lio import RtslibLio
@@ -117,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         metrics=metrics,
         manage_discovery_auth=settings.manage_discovery_auth,
         local_directory=settings.local_directory,
+        path_policy=PathPolicy(tuple(settings.allowed_path_prefixes), HostView(proc=Path(settings.host_proc))),
     )
     try:
         dbroot = edge.prepare(settings.dbroot)

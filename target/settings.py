@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from nearpath.core import paths
 from nearpath.core.api.spec import DEFAULT_LOCAL_DIRECTORY
 from nearpath.core.contract import LEASE_NAMESPACE
 from nearpath.core.settings import CommonSettings
@@ -40,4 +41,15 @@ class TargetSettings(CommonSettings):
             "Own the node-global iSCSI discovery authentication: on if any served VolumeGroup asks for it, "
             "off otherwise."
         ),
+    )
+    allowed_path_prefixes: list[str] = Field(
+        default_factory=lambda: list(paths.DEFAULT_ALLOWED_PREFIXES),
+        description=(
+            "Directories under which disk paths (devices, files, local directories) may lie "
+            "(JSON list in NEARPATH_ALLOWED_PATH_PREFIXES; chart: security.allowedPathPrefixes)."
+        ),
+    )
+    host_proc: str = Field(
+        "/proc",
+        description="The host's /proc (its 1/mountinfo and swaps tell which devices are in use); chart: /host/proc.",
     )

@@ -190,4 +190,40 @@ INVALID_SAMPLES: list[Sample] = [
         "spec.disks[1].source.path",
     ),
     Sample("name-too-long", _mutate(LOCAL, _set("metadata.name", "v" * 64)), "metadata.name"),
+    # Disk paths reach LIO's control string and name things on the nodes (nearpath.core.paths).
+    Sample(
+        "path-comma-injects-lio-option",
+        _mutate(SHARED, _set("spec.disks.1.source.path", "/dev/sda,fd_buffered_io=1")),
+        "spec.disks[1].source.path",
+    ),
+    Sample(
+        "path-newline",
+        _mutate(SHARED, _set("spec.disks.1.source.path", "/srv/x.img\nfd_dev_name=/dev/sda")),
+        "spec.disks[1].source.path",
+    ),
+    Sample(
+        "path-control-character",
+        _mutate(SHARED, _set("spec.disks.0.source.nodePaths.0.path", "/dev/disk/by-id/\x1bx")),
+        "spec.disks[0].source.nodePaths[0].path",
+    ),
+    Sample(
+        "path-dot-dot",
+        _mutate(SHARED, _set("spec.disks.0.source.path", "/dev/disk/by-id/../../sda")),
+        "spec.disks[0].source.path",
+    ),
+    Sample(
+        "local-directory-dot-dot",
+        _mutate(LOCAL, _set("spec.backing.local", {"directory": "/var/lib/nearpath/volumes/../../../dev"})),
+        "spec.backing.local.directory",
+    ),
+    Sample(
+        "local-directory-comma",
+        _mutate(LOCAL, _set("spec.backing.local", {"directory": "/dev/sda,"})),
+        "spec.backing.local.directory",
+    ),
+    Sample(
+        "path-too-long",
+        _mutate(SHARED, _set("spec.disks.0.source.path", "/dev/disk/by-id/" + "x" * 600)),
+        "spec.disks[0].source.path",
+    ),
 ]

@@ -23,6 +23,7 @@ from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
 
 from nearpath.core import identifiers as ids
+from nearpath.core import paths
 from nearpath.core.quantity import MI, QUANTITY_PATTERN, is_quantity, parse_bytes
 
 GROUP = "nearpath.io"
@@ -36,7 +37,7 @@ API_VERSION = f"{GROUP}/{VERSION}"
 MIN_DISK_BYTES = MI
 MAX_QUANTITY_LENGTH = 32
 MAX_DISKS = 256
-DEFAULT_LOCAL_DIRECTORY = "/var/lib/nearpath/volumes"
+DEFAULT_LOCAL_DIRECTORY = paths.DEFAULT_LOCAL_DIRECTORY
 
 
 def cel(rule: str, message: str, field_path: str | None = None, reason: str | None = None) -> JsonDict:
@@ -96,7 +97,17 @@ InitiatorName = Annotated[
 ]
 DnsLabel = Annotated[str, Field(min_length=1, max_length=63, pattern=ids.DNS_LABEL_PATTERN)]
 NodeName = Annotated[str, Field(min_length=1, max_length=253, pattern=ids.DNS_SUBDOMAIN_PATTERN)]
-AbsolutePath = Annotated[str, Field(min_length=2, max_length=4096, pattern=r"^/[^\x00]*$")]
+# A path on a node that reaches LIO (nearpath.core.paths): the static rules. The admin's
+# prefix allow-list is checked by the chart's admission policy, the CSI driver and the agent.
+DiskPath = Annotated[
+    str,
+    AfterValidator(paths.check_path),
+    Field(
+        min_length=2,
+        max_length=paths.MAX_PATH_LENGTH,
+        json_schema_extra={"pattern": paths.PATH_PATTERN},
+    ),
+]
 
 
 def _check_cidr(value: str) -> str:
@@ -140,13 +151,13 @@ class AluaState(enum.StrEnum):
 
 class NodeDevice(ApiModel):
     node: NodeName = Field(description="Node name.")
-    path: AbsolutePath = Field(description="Path of the disk's device or file on that node.")
+    path: DiskPath = Field(description="Path of the disk's device or file on that node.")
 
 
 class DiskSource(ApiModel):
     """Where a disk's data lives on the nodes that serve it."""
 
-    path: AbsolutePath | None = Field(
+    path: DiskPath | None = Field(
         None,
         description=(
             "Block device or file holding the disk, the same path on every serving node (prefer a "
@@ -205,7 +216,7 @@ class Disk(ApiModel):
 
 
 class LocalBacking(ApiModel):
-    directory: AbsolutePath = Field(
+    directory: DiskPath = Field(
         DEFAULT_LOCAL_DIRECTORY,
         description="Directory on the node under which sparse files for disks without a source are created.",
     )

@@ -64,7 +64,9 @@ def installed_chart(kubectl: Kubectl) -> list[dict[str, Any]]:
         ),
         "secret",
     )
-    manifest = render(RELEASE, NAMESPACE)
+    # The disk path policy would confine every later test's samples on this shared API server;
+    # it is tested (and removed again) by test_path_attacks.py.
+    manifest = render(RELEASE, NAMESPACE, set_values=["security.pathAdmissionPolicy=false"])
     applied = kubectl("apply", "-f", "-", input=manifest, timeout=120)
     assert applied.returncode == 0, applied.stderr
     return documents(manifest)

@@ -31,7 +31,7 @@ SECRET = {
     "mutualPassword": "tgtsecret00001",
 }
 ROTATED = {**SECRET, "password": "initsecret0002"}
-FILE_DISK = "/var/lib/nearpath/scratch.img"
+FILE_DISK = "/var/lib/nearpath/volumes/default/vg1/scratch.img"  # files live in their group's own directory
 MAX_GAP_SECONDS = 1.0
 
 
@@ -39,7 +39,7 @@ def test_agent_serves_with_chap_acls_and_survives_restart(vm_cluster: ClusterFac
     cluster = vm_cluster(2, shared_disk_mb=256, services=("iscsid",))
     vm1, vm2 = cluster[0], cluster[1]
     assert cluster.shared_disk is not None
-    vm1.run(f"mkdir -p /var/lib/nearpath && truncate -s 64M {FILE_DISK}", check=True)
+    vm1.run(f"mkdir -p $(dirname {FILE_DISK}) && truncate -s 64M {FILE_DISK}", check=True)
     disks = [
         {"name": "root", "size": "128Mi", "source": {"path": cluster.shared_disk.guest_path}},
         {"name": "scratch", "size": "64Mi", "source": {"path": FILE_DISK}},

@@ -43,7 +43,7 @@ FAMILIES = (
 THIN_FAMILIES = ("Unmap", "WriteSame10", "WriteSame16", "GetLBAStatus", "ReadCapacity16", "CompareAndWrite")
 INITIATOR_1 = "iqn.2024-01.io.nearpath.test:cu1"
 INITIATOR_2 = "iqn.2024-01.io.nearpath.test:cu2"
-FILE_DISK = "/var/lib/nearpath/conformance.img"
+FILE_DISK = "/var/lib/nearpath/volumes/default/conf/conformance.img"  # files live in their group's own directory
 # test id -> why it fails on Debian 12's 6.1 kernel with the agent's configuration.
 KNOWN_FAILURES: dict[str, str] = {
     "SCSI.CompareAndWrite.Simple": (
@@ -128,7 +128,7 @@ def test_libiscsi_conformance(vm_cluster: ClusterFactory) -> None:
     cluster = vm_cluster(2, shared_disk_mb=256, services=("iscsid",))
     vm1, vm2 = cluster[0], cluster[1]
     assert cluster.shared_disk is not None
-    vm1.run(f"mkdir -p /var/lib/nearpath && truncate -s 128M {FILE_DISK}", check=True)
+    vm1.run(f"mkdir -p $(dirname {FILE_DISK}) && truncate -s 128M {FILE_DISK}", check=True)
     disks = [
         {"name": "block", "size": "256Mi", "source": {"path": cluster.shared_disk.guest_path}},
         {"name": "sparse", "size": "128Mi", "source": {"path": FILE_DISK}},

@@ -49,8 +49,18 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 
+{{/* Disk path allow-list: security.allowedPathPrefixes plus the local volume directory. */}}
+{{- define "nearpath.allowedPathPrefixes" -}}
+{{- $dir := printf "%s/" (trimSuffix "/" .Values.target.localDirectory) }}
+{{- $all := .Values.security.allowedPathPrefixes }}
+{{- if not (has $dir $all) }}{{ $all = append $all $dir }}{{ end }}
+{{- toJson $all }}
+{{- end }}
+
 {{/* Environment every nearpath process gets (settings are NEARPATH_* variables). */}}
 {{- define "nearpath.commonEnv" -}}
+- name: NEARPATH_ALLOWED_PATH_PREFIXES
+  value: {{ include "nearpath.allowedPathPrefixes" . | quote }}
 - name: NEARPATH_LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
 - name: NEARPATH_LOG_FORMAT

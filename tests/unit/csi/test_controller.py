@@ -59,7 +59,7 @@ def controller(kube: FakeKube, backend: FakeBackend) -> ControllerService:
 
 def create_req(name: str = "pvc-1", **kw: object) -> csi_pb2.CreateVolumeRequest:
     req = csi_pb2.CreateVolumeRequest(name=name, volume_capabilities=[mount_cap("ext4")])
-    params = kw.pop("parameters", {"backing": "shared", "devices": "/dev/sdx,/dev/sdy"})
+    params = kw.pop("parameters", {"backing": "shared", "devices": "/dev/disk/by-id/wwn-x,/dev/disk/by-id/wwn-y"})
     req.parameters.update(params)
     for key, value in kw.items():
         getattr(req, key).CopyFrom(value)
@@ -81,7 +81,7 @@ def test_create_volume_makes_one_volumegroup_and_waits_for_targets(
     assert vol.capacity_bytes == GI + (1 << 20)  # whole MiB
     obj = kube.get_volume_group(NS, "pvc-1")
     assert obj is not None
-    assert obj["spec"]["disks"] == [{"name": "data", "size": "1025Mi", "source": {"path": "/dev/sdx"}}]
+    assert obj["spec"]["disks"] == [{"name": "data", "size": "1025Mi", "source": {"path": "/dev/disk/by-id/wwn-x"}}]
     assert obj["spec"]["backing"] == {"type": "shared"}
     assert obj["metadata"]["annotations"][CSI_VOLUME_NAME_ANNOTATION] == "pvc-1"
     assert {t.segments[TOPOLOGY_KEY] for t in vol.accessible_topology} == {"node-a", "node-b"}
@@ -99,7 +99,7 @@ def test_create_volume_incompatible_existing_is_already_exists(controller: Contr
     controller.CreateVolume(create_req(capacity_range=csi_pb2.CapacityRange(required_bytes=GI)), ctx)
     bigger = create_req(capacity_range=csi_pb2.CapacityRange(required_bytes=2 * GI))
     assert call_code(controller.CreateVolume, bigger, ctx) is grpc.StatusCode.ALREADY_EXISTS
-    other_params = create_req(parameters={"backing": "shared", "devices": "/dev/sdx", "fsType": "xfs"})
+    other_params = create_req(parameters={"backing": "shared", "devices": "/dev/disk/by-id/wwn-x", "fsType": "xfs"})
     assert call_code(controller.CreateVolume, other_params, ctx) is grpc.StatusCode.ALREADY_EXISTS
 
 
@@ -139,7 +139,7 @@ def test_shared_volumes_claim_distinct_devices(controller: ControllerService, ku
     controller.CreateVolume(create_req("pvc-1"), ctx)
     controller.CreateVolume(create_req("pvc-2"), ctx)
     paths = {o["spec"]["disks"][0]["source"]["path"] for o in kube.list_volume_groups(NS)}
-    assert paths == {"/dev/sdx", "/dev/sdy"}
+    assert paths == {"/dev/disk/by-id/wwn-x", "/dev/disk/by-id/wwn-y"}
     assert call_code(controller.CreateVolume, create_req("pvc-3"), ctx) is grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
@@ -282,4 +282,4 @@ def test_validate_capabilities(controller: ControllerService, ctx: FakeContext) 
 def test_parameters_fingerprint_is_stored(controller: ControllerService, kube: FakeKube, ctx: FakeContext) -> None:
     controller.CreateVolume(create_req(), ctx)
     stored = kube.get_volume_group(NS, "pvc-1")["metadata"]["annotations"]["nearpath.io/csi-parameters"]  # type: ignore[index]
-    assert json.loads(stored)["devices"] == ["/dev/sdx", "/dev/sdy"]
+    assert json.loads(stored)["devices"] == ["/dev/disk/by-id/wwn-x", "/dev/disk/by-id/wwn-y"]

@@ -15,9 +15,12 @@ from nearpath.core.fake_kube import FakeKube
 from nearpath.core.logging import JsonFormatter
 from nearpath.target import main as target_main
 from nearpath.target.agent import TargetAgent
+from nearpath.target.confinement import PathPolicy
 from nearpath.target.desired import DeviceFacts
 from nearpath.target.fake_lio import FakeLio
 from tests.unit.target.helpers import DEVICES, INITIATOR, NODE, PEER, PORTALS, SECRET, vg_obj
+
+ANY_PATH = PathPolicy(allowed_prefixes=("/",))
 
 pytestmark = pytest.mark.unit
 
@@ -50,7 +53,7 @@ def lio() -> FakeLio:
 
 @pytest.fixture
 def agent(lio: FakeLio, files: Files) -> TargetAgent:
-    return TargetAgent(lio, NODE, PORTALS, prober=files.probe, create_file=files.create)
+    return TargetAgent(lio, NODE, PORTALS, prober=files.probe, create_file=files.create, path_policy=ANY_PATH)
 
 
 @pytest.fixture
@@ -190,7 +193,15 @@ def test_deleted_group_drops_the_entry(kube: FakeKube, agent: TargetAgent, lio: 
 
 
 def test_local_backing_creates_the_sparse_file(kube: FakeKube, lio: FakeLio, files: Files) -> None:
-    agent = TargetAgent(lio, NODE, PORTALS, prober=files.probe, create_file=files.create, local_directory="/var/lib/np")
+    agent = TargetAgent(
+        lio,
+        NODE,
+        PORTALS,
+        prober=files.probe,
+        create_file=files.create,
+        local_directory="/var/lib/np",
+        path_policy=ANY_PATH,
+    )
     obj = vg_obj("local1", nodes=[NODE], disks=[{"name": "data", "size": "64Mi"}])
     obj["spec"]["backing"] = {"type": "local", "local": {"directory": "/var/lib/np"}}
     create(kube, obj)
@@ -201,7 +212,7 @@ def test_local_backing_creates_the_sparse_file(kube: FakeKube, lio: FakeLio, fil
     assert e is not None and e["ready"] is True
 
 
-@pytest.mark.parametrize("directory", ["/srv/elsewhere", "/var/lib/nearpath/volumes/../other", "/var/lib/nearpath"])
+@pytest.mark.parametrize("directory", ["/srv/elsewhere", "/var/lib/nearpath/volumes-other", "/var/lib/nearpath"])
 def test_local_files_outside_the_mounted_directory_are_refused(
     kube: FakeKube, agent: TargetAgent, files: Files, lio: FakeLio, directory: str
 ) -> None:
@@ -335,6 +346,7 @@ def test_file_mode_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: 
 
 def _agent_with(files: Files) -> Any:
     def build(edge: Any, node: str, portals: Any, **kwargs: Any) -> TargetAgent:
+        kwargs["path_policy"] = ANY_PATH  # the fake filesystem's paths; confinement: test_confinement.py
         return TargetAgent(edge, node, portals, prober=files.probe, create_file=files.create, **kwargs)
 
     return build
