@@ -1,7 +1,9 @@
 """The wire contract between nearpath's components: every name more than one of them relies on.
 
-The operator, the target agents, the CSI driver, the chart (through a unit test) and the test
-fakes all take these values from here; none spells them again. Changing one is a protocol
+The operator, the target agents, the CSI driver and the test fakes all take these values from
+here; none spells them again. The chart's templates spell the ones they need once, in
+``charts/nearpath/templates/_helpers.tpl``, and ``tests/unit/test_chart_agreement.py`` checks
+the rendered objects against this module. Changing one is a protocol
 change: every component and every installed object must follow.
 
 - VolumeGroup API coordinates: :mod:`nearpath.core.api` (``GROUP``, ``VERSION``, ...).
@@ -46,6 +48,9 @@ TARGET_LEASE_SELECTOR = f"{LEASE_ROLE_LABEL}={TARGET_ROLE}"
 """Label selector of every agent's heartbeat Lease (what the operator lists)."""
 ISCSI_PORT = 3260
 """Default iSCSI portal port."""
+TARGET_DISABLED_LABEL = "nearpath.io/target"
+"""Node label: the value ``disabled`` keeps the target DaemonSet (so every target) off the node."""
+TARGET_DISABLED_VALUE = "disabled"
 
 
 def target_field_manager(node: str) -> str:
@@ -64,9 +69,9 @@ def target_lease_labels(node: str) -> dict[str, str]:
 
 # -- the CSI driver --------------------------------------------------------------------------
 DRIVER_NAME = "nearpath.io"
-"""Default CSI driver name (the chart's ``csiDriver.name`` overrides it: NEARPATH_DRIVER_NAME)."""
+"""The CSI driver name: CSIDriver object, StorageClass provisioner, kubelet plugin directory."""
 TOPOLOGY_KEY = "topology.nearpath.io/node"
-"""Default topology segment key naming a node."""
+"""Topology segment key naming a node."""
 CSI_FIELD_MANAGER = "nearpath-csi"
 """Server-side-apply manager of the CSI controller's status part (``attachments``)."""
 CSI_DRIVER_LABEL = "nearpath.io/csi-driver"
@@ -93,6 +98,8 @@ __all__ = [
     "LEASE_ROLE_LABEL",
     "OPERATOR_EVENT_COMPONENT",
     "OPERATOR_FIELD_MANAGER",
+    "TARGET_DISABLED_LABEL",
+    "TARGET_DISABLED_VALUE",
     "TARGET_LEASE_PREFIX",
     "TARGET_LEASE_SELECTOR",
     "TARGET_ROLE",

@@ -1,6 +1,8 @@
 """Settings shared by every nearpath process, read from ``NEARPATH_*`` environment variables.
 
-Each component extends :class:`CommonSettings` with its own documented fields.
+Each component extends :class:`CommonSettings` with its own documented fields, and declares
+only what its process reads (the chart sets no variable that no settings model reads:
+``tests/unit/test_chart_agreement.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,12 @@ class CommonSettings(BaseSettings):
     log_format: Literal["json", "text"] = Field(
         "json", description="`json`: one JSON object per line; `text`: for humans."
     )
+    kubeconfig: str | None = Field(None, description="Path of a kubeconfig; unset means in-cluster configuration.")
+
+
+class MetricsSettings(CommonSettings):
+    """Settings of a process that serves Prometheus metrics (the chart's container port ``metrics``)."""
+
     metrics_port: int = Field(
         0, ge=0, le=65535, description="Port of the Prometheus /metrics endpoint; 0 turns it off."
     )
-    kubeconfig: str | None = Field(None, description="Path of a kubeconfig; unset means in-cluster configuration.")

@@ -27,7 +27,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--kubeconfig", help="kubeconfig path (controller; default: in-cluster)")
     parser.add_argument("--volume-namespace", help="namespace of the VolumeGroups the controller creates")
     parser.add_argument("--sandbox", action="store_true", default=None, help="simulated node host (tests only)")
-    parser.add_argument("--sandbox-dir", help="sandbox: directory for simulated state")
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     parser.add_argument("--log-format", choices=["json", "text"])
     return parser.parse_args(argv)

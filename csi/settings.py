@@ -77,4 +77,3 @@ class CsiSettings(CommonSettings):
             "never use in production."
         ),
     )
-    sandbox_dir: str = Field("", description="Sandbox mode: directory for simulated system files and state.")

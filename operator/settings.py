@@ -7,11 +7,11 @@ from datetime import timedelta
 from pydantic import Field
 
 from nearpath.core.contract import LEADER_LEASE_NAME, LEASE_NAMESPACE
-from nearpath.core.settings import CommonSettings
+from nearpath.core.settings import MetricsSettings
 from nearpath.operator.decisions import Policy
 
 
-class OperatorSettings(CommonSettings):
+class OperatorSettings(MetricsSettings):
     """Everything the operator can be tuned with. Times are in seconds."""
 
     namespace: str | None = Field(

@@ -7,10 +7,10 @@ from pydantic import Field
 from nearpath.core import paths
 from nearpath.core.api.spec import DEFAULT_LOCAL_DIRECTORY
 from nearpath.core.contract import LEASE_NAMESPACE
-from nearpath.core.settings import CommonSettings
+from nearpath.core.settings import MetricsSettings
 
 
-class TargetSettings(CommonSettings):
+class TargetSettings(MetricsSettings):
     node_name: str = Field("", description="This node's Kubernetes name (NEARPATH_NODE_NAME, from the downward API).")
     portals: list[str] = Field(
         default_factory=list,

@@ -46,6 +46,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tests.support.cache import cache_bin_dir
+
 GUEST_HOST_IP = "10.0.2.2"  # the host loopback as seen from a slirp (user-net) QEMU guest
 ADMIN = "admin"
 KCM_USER = "system:kube-controller-manager"
@@ -68,11 +70,6 @@ STARTED_PROCESSES: dict[int, str] = {}
 
 class ControlPlaneError(RuntimeError):
     """Starting or talking to the control plane failed."""
-
-
-def cache_bin_dir() -> Path:
-    env = os.environ.get("NEARPATH_CACHE")
-    return (Path(env) if env else Path.home() / ".cache" / "nearpath") / "bin"
 
 
 def missing_binaries(bin_dir: Path) -> list[str]:

@@ -16,8 +16,8 @@ import re
 import pytest
 import yaml
 
-from tests.controlplane.chart import CHART_CRD_DIR, VALUES_SETS, documents, render
 from tests.fixtures.controlplane import Kubectl
+from tests.support.chart import CHART_CRD_DIR, VALUES_SETS, documents, render
 
 pytestmark = pytest.mark.controlplane
 

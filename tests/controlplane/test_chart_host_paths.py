@@ -16,7 +16,7 @@ import pytest
 
 from nearpath.csi.settings import CsiSettings
 from nearpath.target.settings import TargetSettings
-from tests.controlplane.chart import documents, render
+from tests.support.chart import documents, render
 
 pytestmark = pytest.mark.controlplane
 

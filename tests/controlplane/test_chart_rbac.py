@@ -20,10 +20,11 @@ from typing import Any
 
 import pytest
 
-from tests.controlplane.chart import CHART_CRD_DIR, documents, render, service_account_names
+from tests.controlplane.chart import service_account_names
 from tests.controlplane.cluster import ControlPlane
 from tests.fixtures.controlplane import Kubectl
 from tests.samples import LOCAL
+from tests.support.chart import CHART_CRD_DIR, documents, render
 
 pytestmark = pytest.mark.controlplane
 

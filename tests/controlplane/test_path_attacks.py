@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.controlplane.chart import render
 from tests.controlplane.cluster import ControlPlane
 from tests.controlplane.helpers import poll, vg_path
 from tests.fixtures.controlplane import Kubectl
+from tests.support.chart import render
 
 pytestmark = pytest.mark.controlplane
 

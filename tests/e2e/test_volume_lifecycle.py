@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 
 from nearpath.core import identifiers as ids
+from nearpath.core.contract import TARGET_DISABLED_LABEL, TARGET_DISABLED_VALUE
 from tests.e2e.cluster import DEFAULT_IMAGE, ENV_IMAGE, Cluster, E2EError, wait_for
 from tests.e2e.conftest import sc_parameters
 
 pytestmark = pytest.mark.e2e
 
-TARGET_DISABLED_LABEL = "nearpath.io/target"
 CONFIGFS_ISCSI = "/sys/kernel/config/target/iscsi"
 CONFIGFS_CORE = "/sys/kernel/config/target/core"
 BLOB_MIB = 32
@@ -247,7 +247,7 @@ def test_volume_survives_losing_its_own_node_target(installed: Cluster) -> None:
         target_pod = cluster.component_pod_on("target", node)
         assert target_pod is not None, f"no target pod on {node}"
         disabled_node = node
-        cluster.kubectl("label", "node", node, f"{TARGET_DISABLED_LABEL}=disabled", "--overwrite")
+        cluster.kubectl("label", "node", node, f"{TARGET_DISABLED_LABEL}={TARGET_DISABLED_VALUE}", "--overwrite")
         cluster.kubectl(
             "-n",
             ns,

@@ -22,9 +22,10 @@ from pathlib import Path
 import yaml
 
 from nearpath.core.kube import ClusterKube
-from tests.controlplane.chart import render, service_account_names, token_kubeconfig
+from tests.controlplane.chart import service_account_names, token_kubeconfig
 from tests.controlplane.cluster import ControlPlane
 from tests.sanity.backend import BackendThread, FakeBackend
+from tests.support.chart import render
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = REPO / "tests" / "sanity" / "build-csi-sanity"

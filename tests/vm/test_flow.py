@@ -18,8 +18,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.controlplane.cluster import cache_bin_dir
 from tests.fixtures.controlplane import ensure_binaries
+from tests.support.cache import cache_bin_dir
 from tests.vm import harness
 from tests.vm.flow import cases
 from tests.vm.flow.bed import flow_bed

@@ -57,31 +57,26 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- toJson $all }}
 {{- end }}
 
-{{/* Environment every nearpath process gets (settings are NEARPATH_* variables). */}}
-{{- define "nearpath.commonEnv" -}}
+{{/* The allow-list as the CSI driver and the target agents read it. */}}
+{{- define "nearpath.allowedPathPrefixesEnv" -}}
 - name: NEARPATH_ALLOWED_PATH_PREFIXES
   value: {{ include "nearpath.allowedPathPrefixes" . | quote }}
+{{- end }}
+
+{{/* Environment every nearpath process reads (CommonSettings: settings are NEARPATH_* variables).
+Each container adds only the variables its own settings model reads (tests/unit/test_chart_agreement.py). */}}
+{{- define "nearpath.commonEnv" -}}
 - name: NEARPATH_LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
 - name: NEARPATH_LOG_FORMAT
   value: {{ .Values.logFormat | quote }}
-- name: NEARPATH_DRIVER_NAME
-  value: {{ .Values.csiDriver.name | quote }}
-- name: NEARPATH_LEASE_NAMESPACE
-  value: {{ .Release.Namespace | quote }}
-- name: NEARPATH_NODE_NAME
-  valueFrom:
-    fieldRef:
-      fieldPath: spec.nodeName
-- name: NEARPATH_POD_NAME
-  valueFrom:
-    fieldRef:
-      fieldPath: metadata.name
-- name: NEARPATH_POD_NAMESPACE
-  valueFrom:
-    fieldRef:
-      fieldPath: metadata.namespace
 {{- end }}
+
+{{/* Names of the wire contract (core/contract.py), spelled once for the templates;
+tests/unit/test_chart_agreement.py checks the rendered objects against core/contract.py. */}}
+{{- define "nearpath.driverName" -}}nearpath.io{{- end }}
+{{- define "nearpath.targetDisabledLabel" -}}nearpath.io/target{{- end }}
+{{- define "nearpath.targetDisabledValue" -}}disabled{{- end }}
 
 {{/* Security context of the unprivileged control-plane containers (operator, sidecars). */}}
 {{- define "nearpath.restrictedSecurityContext" -}}
