@@ -1,12 +1,13 @@
 """The target agent: VolumeGroups in, converged LIO and per-node status out.
 
-One reconcile pass reads every VolumeGroup, works out per group what this node must serve
-(:mod:`nearpath.target.desired`), converges LIO (:mod:`nearpath.target.converge`), reads
-back what it achieved and produces this node's ``targets`` status entry per group. A group
-that cannot be computed (missing device, bad or missing Secret) gets ``ready: false`` with
-the reason and its existing LIO objects are left exactly as they are; the other groups are
-unaffected. The agent never tears LIO down on exit: the kernel keeps serving, and the next
-start reads what exists and converges.
+One reconcile pass reads every VolumeGroup, works out per group what this node must serve (the
+operator's assignments decide: :meth:`~nearpath.core.api.VolumeGroup.agent_duty`; a deletion
+request does not pull an attached disk) and how (:mod:`nearpath.target.desired`), converges LIO
+(:mod:`nearpath.target.converge`), reads back what it achieved and produces this node's
+``targets`` status entry per group. A group that cannot be computed (missing device, bad or
+missing Secret) gets ``ready: false`` with the reason and its existing LIO objects are left
+exactly as they are; the other groups are unaffected. The agent never tears LIO down on exit:
+the kernel keeps serving, and the next start reads what exists and converges.
 
 Kubernetes mode (:meth:`TargetAgent.run`) lists and watches VolumeGroups, re-converges on
 every change and every ``resync_seconds`` (which also picks up Secret rotations), writes
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from nearpath.core.api import BackingType, TargetStatus, VolumeGroup, parse_volume_group
+from nearpath.core.api import AgentDuty, BackingType, TargetStatus, VolumeGroup, parse_volume_group
 from nearpath.core.api.spec import DEFAULT_LOCAL_DIRECTORY
 from nearpath.core.chap import PASSWORD_KEYS
 from nearpath.core.clock import utc_now
@@ -132,7 +133,7 @@ class TargetAgent:
                 log.warning("invalid VolumeGroup", extra={"vg": f"{namespace}/{name}", "error": exc.message})
                 reports.append(GroupReport(namespace, name, None, obj))
                 continue
-            if meta.get("deletionTimestamp") or not vg.allows_node(self.node, labels):
+            if vg.agent_duty(self.node, labels) is AgentDuty.NOTHING:
                 reports.append(GroupReport(namespace, name, None, obj))
                 continue
             plans.append(self._plan(vg, obj, read_secret))

@@ -34,7 +34,7 @@ from nearpath.core.api.status import (
     TargetStatus,
     VolumeGroupStatus,
 )
-from nearpath.core.api.volumegroup import ObjectMeta, VolumeGroup, field_errors, parse_volume_group
+from nearpath.core.api.volumegroup import AgentDuty, ObjectMeta, VolumeGroup, field_errors, parse_volume_group
 
 __all__ = [
     "API_VERSION",
@@ -45,6 +45,7 @@ __all__ = [
     "SINGULAR",
     "VERSION",
     "Access",
+    "AgentDuty",
     "AluaMode",
     "AluaState",
     "Attachment",

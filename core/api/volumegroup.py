@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -30,6 +31,17 @@ class ObjectMeta(BaseModel):
     annotations: dict[str, str] = Field(default_factory=dict)
     finalizers: list[str] = Field(default_factory=list)
     deletion_timestamp: str | None = Field(None, alias="deletionTimestamp")
+
+
+class AgentDuty(Enum):
+    """What a node's target agent owes one VolumeGroup (:meth:`VolumeGroup.agent_duty`)."""
+
+    SERVE = "serve"
+    """The operator assigned the node: serve in the assigned ALUA state and report it."""
+    REPORT = "report"
+    """Placement allows the node but it is not assigned: serve nothing, report its devices."""
+    NOTHING = "nothing"
+    """Not the node's business (any more): serve nothing, keep no status entry."""
 
 
 class VolumeGroup(ApiModel):
@@ -87,6 +99,20 @@ class VolumeGroup(ApiModel):
             return False
         selector = placement.node_selector or {}
         return all(labels.get(key) == value for key, value in selector.items())
+
+    def agent_duty(self, node: str, labels: Mapping[str, str]) -> AgentDuty:
+        """What ``node``'s target agent (real or fake) owes this group: assignments decide.
+
+        An assigned node serves whatever else changed: a deletion request or a placement edit
+        does not pull the disk. The operator keeps assignments while consumers are attached
+        (the finalizer holds the object) and withdraws them itself, with a planned handover or
+        once the group is detached; then the node drops the group.
+        """
+        if self.status.assignment(node) is not None:
+            return AgentDuty.SERVE
+        if self.metadata.deletion_timestamp is None and self.allows_node(node, labels):
+            return AgentDuty.REPORT
+        return AgentDuty.NOTHING
 
     def disk_identities(self) -> list[DiskStatus]:
         """Serial, WWID and LUN of every disk, in LUN order: the same on every node."""

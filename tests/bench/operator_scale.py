@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from nearpath.core.kube import ClusterKube
-from tests.bench.fake_agents import FakeAgents
 from tests.controlplane.cluster import ControlPlane
 from tests.controlplane.helpers import load_crd, start_nearpath
+from tests.support.agents import FakeAgents
 
 NAMESPACE = "bench"
 NODES = ["node-0", "node-1"]

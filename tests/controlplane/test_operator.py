@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 
 from nearpath.core.kube import ClusterKube
-from tests.bench.fake_agents import FakeAgents
 from tests.controlplane.chart import service_account_names, token_kubeconfig
 from tests.controlplane.cluster import ControlPlane
 from tests.controlplane.helpers import REPO_ROOT, poll, start_nearpath
 from tests.fixtures.controlplane import Kubectl
+from tests.support.agents import FakeAgents
 from tests.support.chart import render
 
 pytestmark = pytest.mark.controlplane

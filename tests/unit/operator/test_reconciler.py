@@ -19,7 +19,7 @@ from nearpath.operator.decisions import Policy
 from nearpath.operator.metrics import OperatorMetrics
 from nearpath.operator.reconciler import Reconciler
 from nearpath.operator.settings import OperatorSettings
-from tests.bench.fake_agents import FakeAgents
+from tests.support.agents import FakeAgents
 
 pytestmark = pytest.mark.unit
 

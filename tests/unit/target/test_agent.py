@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from prometheus_client import generate_latest
 
+from nearpath.core.contract import FINALIZER, OPERATOR_FIELD_MANAGER
 from nearpath.core.contract import target_field_manager as field_manager
 from nearpath.core.contract import target_lease_name as lease_name
 from nearpath.core.fake_kube import FakeKube
@@ -132,10 +133,10 @@ def test_missing_device_reports_devices_absent(kube: FakeKube, agent: TargetAgen
 
 
 def test_placement_excluding_the_node_gets_no_entry(kube: FakeKube, agent: TargetAgent) -> None:
-    create(kube, vg_obj("g1", nodes=[PEER]))
+    create(kube, vg_obj("g1", nodes=[PEER], assigned=False))
     agent.reconcile_kube(kube)
     assert entry(kube, "g1") is None
-    assert kube.status_writes == [("default/g1", "nearpath-operator")]
+    assert kube.status_writes == []
 
 
 def test_broken_group_is_isolated_and_keeps_its_lio_objects(kube: FakeKube, agent: TargetAgent, lio: FakeLio) -> None:
@@ -181,13 +182,21 @@ def test_leaving_the_assignments_removes_lio_objects(kube: FakeKube, agent: Targ
     assert e is not None and e["ready"] is False
 
 
-def test_deleted_group_drops_the_entry(kube: FakeKube, agent: TargetAgent, lio: FakeLio) -> None:
+def test_deleted_group_is_served_until_the_operator_withdraws_the_assignment(
+    kube: FakeKube, agent: TargetAgent, lio: FakeLio
+) -> None:
+    """H2: a deletion request (kubectl delete, a namespace deletion, a GitOps prune) must not pull
+    an attached disk; the operator keeps the assignment until the group is detached."""
     obj = vg_obj("g1")
-    obj["metadata"]["finalizers"] = ["nearpath.io/targets"]
+    obj["metadata"]["finalizers"] = [FINALIZER]
     create(kube, obj)
     agent.reconcile_kube(kube)
-    assert entry(kube, "g1") is not None
     kube.delete_volume_group("default", "g1")
+    agent.reconcile_kube(kube)
+    served = entry(kube, "g1")
+    assert served is not None and served["ready"] is True
+    assert "iqn.2025-11.io.nearpath:default:g1:node-a" in lio.targets
+    kube.apply_volume_group_status("default", "g1", {"assignments": []}, OPERATOR_FIELD_MANAGER)
     agent.reconcile_kube(kube)
     assert entry(kube, "g1") is None and lio.targets == {}
 

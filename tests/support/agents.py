@@ -1,14 +1,16 @@
-"""Fake target agents for operator tests and benchmarks: they write what the real agent writes.
+"""Fake target agents for operator and CSI tests and benchmarks: they write what the real agent writes.
 
 Per node N (through any :class:`~nearpath.core.kube.KubeApi`):
 
 - a Lease ``nearpath-target-N`` in the lease namespace (labels role=target, node=N), renewed by
   :meth:`FakeAgents.heartbeat`;
-- for every VolumeGroup whose placement allows N, the ``targets`` entry of N, by server-side apply
-  on /status with the field manager ``nearpath-target/N``: ``devicesPresent`` true and
-  ``ready`` false before N is assigned; the assigned ALUA state and port group, ``ready`` true and
-  the current ``observedGeneration`` once assigned; ``{"targets": []}`` when N is no longer
-  assigned of a deleted group (the agent removed its LIO objects).
+- for every VolumeGroup, what the real agent owes it (:meth:`VolumeGroup.agent_duty`, the same
+  predicate): the assigned ALUA state and port group, ``ready`` and the current
+  ``observedGeneration`` while N is assigned (a deletion request alone changes nothing);
+  ``devicesPresent`` and ``ready: false`` while placement allows N but it is not assigned; no
+  entry otherwise. Entries are :class:`~nearpath.core.api.TargetStatus` on the wire, applied on
+  /status with N's field manager. ``tests/unit/test_agents_contract.py`` runs the same
+  scenarios against these fakes and the real :class:`~nearpath.target.agent.TargetAgent`.
 
 Dead nodes (:meth:`kill`) neither renew nor write, like a powered-off node.
 """
@@ -19,15 +21,19 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from nearpath.core.api import AgentDuty, TargetStatus, VolumeGroup, parse_volume_group
 from nearpath.core.clock import now_rfc3339
 from nearpath.core.contract import (
+    ISCSI_PORT,
     LEASE_NAMESPACE,
     target_field_manager,
-    target_iqn,
     target_lease_labels,
     target_lease_name,
 )
+from nearpath.core.errors import NearpathError
 from nearpath.core.kube import KubeApi, Obj
+
+NOT_ASSIGNED = "not assigned to this node"
 
 
 class FakeAgents:
@@ -39,6 +45,7 @@ class FakeAgents:
         lease_seconds: int = 10,
         labels: dict[str, dict[str, str]] | None = None,
         threads: int = 1,
+        portals: dict[str, str] | None = None,
     ) -> None:
         self.kube = kube
         self.nodes = list(nodes)
@@ -48,6 +55,8 @@ class FakeAgents:
         self.labels = labels or {}
         self.writes = 0
         self.threads = threads
+        self.portals = portals or {}
+        """node -> portal (ip:port) of its target (default 127.0.0.1 and the iSCSI port)."""
 
     def kill(self, node: str) -> None:
         self.dead.add(node)
@@ -69,50 +78,52 @@ class FakeAgents:
                 field_manager=target_field_manager(node),
             )
 
-    def desired_entry(self, obj: Obj, node: str) -> dict[str, Any] | None:
-        """The entry node's agent writes for ``obj`` ({} = drop it, None = not its business)."""
-        spec = obj.get("spec") or {}
-        status = obj.get("status") or {}
-        placement = spec.get("placement") or {}
-        if placement.get("nodes") is not None and node not in placement["nodes"]:
+    def portal(self, node: str) -> str:
+        return self.portals.get(node, f"127.0.0.1:{ISCSI_PORT}")
+
+    def desired_entry(self, vg: VolumeGroup, node: str) -> dict[str, Any]:
+        """The entry node's agent writes for ``vg`` on the wire ({}: no entry)."""
+        duty = vg.agent_duty(node, self.labels.get(node, {}))
+        if duty is AgentDuty.NOTHING:
             return {}
-        selector = placement.get("nodeSelector") or {}
-        if any(self.labels.get(node, {}).get(k) != v for k, v in selector.items()):
-            return {}
-        assignment = next((a for a in status.get("assignments") or [] if a.get("node") == node), None)
-        meta = obj["metadata"]
-        if assignment is None:
-            if meta.get("deletionTimestamp"):
-                return {}
-            return {"node": node, "devicesPresent": True, "ready": False, "observedGeneration": meta["generation"]}
-        return {
-            "node": node,
-            "iqn": target_iqn(meta["namespace"], meta["name"], node),
-            "portals": ["127.0.0.1:3260"],
-            "aluaState": assignment["aluaState"],
-            "portGroupId": assignment["portGroupId"],
-            "devicesPresent": True,
-            "ready": True,
-            "observedGeneration": meta["generation"],
-        }
+        entry = TargetStatus(
+            node=node,
+            iqn=vg.target_iqn(node),
+            portals=[self.portal(node)],
+            devices_present=True,
+            observed_generation=vg.metadata.generation,
+        )
+        assignment = vg.status.assignment(node)
+        if duty is AgentDuty.REPORT or assignment is None:
+            entry = entry.model_copy(update={"message": NOT_ASSIGNED})
+        else:
+            entry = entry.model_copy(
+                update={"alua_state": assignment.alua_state, "port_group_id": assignment.port_group_id, "ready": True}
+            )
+        return entry.to_wire()
 
     def _sync_one(self, obj: Obj) -> int:
+        try:
+            vg = parse_volume_group(obj)
+        except NearpathError:
+            return 0  # the real agent leaves what serves an invalid group alone
         writes = 0
         current = {t.get("node"): t for t in (obj.get("status") or {}).get("targets") or []}
-        meta = obj["metadata"]
         for node in self.alive():
-            wanted = self.desired_entry(obj, node)
-            if wanted is None:
-                continue
+            wanted = self.desired_entry(vg, node)
             have = current.get(node)
             if wanted == {} and have is None:
                 continue
             if wanted and have is not None and all(have.get(k) == v for k, v in wanted.items()):
                 continue
-            body = {"targets": [{**wanted, "lastUpdateTime": now_rfc3339()}]} if wanted else {"targets": []}
+            if wanted:
+                wanted["lastUpdateTime"] = now_rfc3339()
+            body = {"targets": [wanted]} if wanted else {"targets": []}
             try:
-                self.kube.apply_volume_group_status(meta["namespace"], meta["name"], body, target_field_manager(node))
-            except Exception:  # the group may be gone meanwhile
+                self.kube.apply_volume_group_status(
+                    vg.metadata.namespace, vg.metadata.name, body, target_field_manager(node)
+                )
+            except NearpathError:  # the group may be gone meanwhile
                 continue
             writes += 1
         return writes
