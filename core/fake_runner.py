@@ -94,7 +94,7 @@ class FakeRunner:
             try:
                 answer = rule.respond(args)
             except _TimeoutMarker:
-                raise timed_out(shown, timeout, "", "") from None
+                raise timed_out(shown, timeout, "", "") from None  # the marker is no cause
         if isinstance(answer, CommandResult):
             result = answer
         else:

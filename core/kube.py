@@ -166,7 +166,7 @@ class ClusterKube:
         except self._client.ApiException as exc:
             if exc.status == 404:
                 return None
-            raise self._translate(exc, f"VolumeGroup {namespace}/{name}") from None
+            raise self._translate(exc, f"VolumeGroup {namespace}/{name}") from exc
 
     def list_volume_groups(self, namespace: str | None = None) -> list[Obj]:
         try:
@@ -175,7 +175,7 @@ class ClusterKube:
             else:
                 result = self._custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)
         except self._client.ApiException as exc:
-            raise self._translate(exc, "VolumeGroups") from None
+            raise self._translate(exc, "VolumeGroups") from exc
         return [dict(item) for item in result.get("items", [])]
 
     def create_volume_group(self, body: Obj) -> Obj:
@@ -183,7 +183,7 @@ class ClusterKube:
         try:
             return dict(self._custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body))
         except self._client.ApiException as exc:
-            raise self._translate(exc, f"VolumeGroup {namespace}/{body['metadata'].get('name')}") from None
+            raise self._translate(exc, f"VolumeGroup {namespace}/{body['metadata'].get('name')}") from exc
 
     def patch_volume_group(self, namespace: str, name: str, patch: Obj, resource_version: str | None = None) -> Obj:
         body = patch
@@ -195,7 +195,7 @@ class ClusterKube:
                 self._custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, body)
             )
         except self._client.ApiException as exc:
-            raise self._translate(exc, f"VolumeGroup {namespace}/{name}") from None
+            raise self._translate(exc, f"VolumeGroup {namespace}/{name}") from exc
 
     def delete_volume_group(self, namespace: str, name: str) -> bool:
         try:
@@ -203,7 +203,7 @@ class ClusterKube:
         except self._client.ApiException as exc:
             if exc.status == 404:
                 return False
-            raise self._translate(exc, f"VolumeGroup {namespace}/{name}") from None
+            raise self._translate(exc, f"VolumeGroup {namespace}/{name}") from exc
         return True
 
     def apply_volume_group_status(self, namespace: str, name: str, status: Obj, field_manager: str) -> Obj:
@@ -214,7 +214,7 @@ class ClusterKube:
                 field_manager,
             )
         except self._client.ApiException as exc:
-            raise self._translate(exc, f"VolumeGroup {namespace}/{name} status") from None
+            raise self._translate(exc, f"VolumeGroup {namespace}/{name} status") from exc
 
     def watch_volume_groups(
         self, namespace: str | None = None, resource_version: str | None = None, timeout_seconds: int = 30
@@ -238,7 +238,7 @@ class ClusterKube:
         except self._client.ApiException as exc:
             if exc.status == 410:
                 return  # resourceVersion too old: the caller relists
-            raise self._translate(exc, "VolumeGroup watch") from None
+            raise self._translate(exc, "VolumeGroup watch") from exc
         finally:
             stream.stop()
 
@@ -249,7 +249,7 @@ class ClusterKube:
         except self._client.ApiException as exc:
             if exc.status == 404:
                 return None
-            raise self._translate(exc, f"Secret {namespace}/{name}") from None
+            raise self._translate(exc, f"Secret {namespace}/{name}") from exc
         data = secret.data or {}
         return {key: base64.b64decode(value).decode() for key, value in data.items()}
 
@@ -260,14 +260,14 @@ class ClusterKube:
         except self._client.ApiException as exc:
             if exc.status == 404:
                 return None
-            raise self._translate(exc, f"Lease {namespace}/{name}") from None
+            raise self._translate(exc, f"Lease {namespace}/{name}") from exc
         return dict(self._api_client.sanitize_for_serialization(lease))
 
     def list_leases(self, namespace: str, label_selector: str | None = None) -> list[Obj]:
         try:
             leases = self._coord.list_namespaced_lease(namespace, label_selector=label_selector or "")
         except self._client.ApiException as exc:
-            raise self._translate(exc, "Leases") from None
+            raise self._translate(exc, "Leases") from exc
         return [dict(self._api_client.sanitize_for_serialization(item)) for item in leases.items]
 
     def apply_lease(
@@ -290,7 +290,7 @@ class ClusterKube:
                 f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}", body, field_manager
             )
         except self._client.ApiException as exc:
-            raise self._translate(exc, f"Lease {namespace}/{name}") from None
+            raise self._translate(exc, f"Lease {namespace}/{name}") from exc
 
     def update_lease(
         self,
@@ -312,8 +312,8 @@ class ClusterKube:
         except self._client.ApiException as exc:
             error = self._translate(exc, f"Lease {namespace}/{name}")
             if isinstance(error, AlreadyExists):
-                raise Conflict(f"Lease {namespace}/{name} was created concurrently") from None
-            raise error from None
+                raise Conflict(f"Lease {namespace}/{name} was created concurrently") from exc
+            raise error from exc
         return dict(self._api_client.sanitize_for_serialization(lease))
 
     # Nodes and events --------------------------------------------------------------------
@@ -321,7 +321,7 @@ class ClusterKube:
         try:
             nodes = self._core.list_node(label_selector=label_selector or "")
         except self._client.ApiException as exc:
-            raise self._translate(exc, "Nodes") from None
+            raise self._translate(exc, "Nodes") from exc
         return [dict(self._api_client.sanitize_for_serialization(item)) for item in nodes.items]
 
     def emit_event(

@@ -81,10 +81,10 @@ class HostRunner:
             log.warning("command timed out", extra={"argv": shown, "timeout_seconds": timeout})
             # from None: the subprocess error carries the unmasked argv and output.
             raise timed_out(shown, timeout, mask_text(out, secret_list), mask_text(err, secret_list)) from None
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
             raise CommandFailed(
                 f"{shown[0]}: command not found", argv=shown, returncode=127, stdout="", stderr=""
-            ) from None
+            ) from exc
         duration = time.monotonic() - started
         result = CommandResult(
             argv=shown,

@@ -194,10 +194,10 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):  # type: ignore[misc]
                     body = manifest(ref, request.name, params, size, preferred, fs_type, self._claim_device)
                     try:
                         self.kube.create_volume_group(body)
-                    except AlreadyExists:
+                    except AlreadyExists as exc:
                         obj = self.kube.get_volume_group(ref.namespace, ref.name)
                         if obj is None:
-                            raise Aborted(f"volume group {ref.id} appeared and vanished; retry") from None
+                            raise Aborted(f"volume group {ref.id} appeared and vanished; retry") from exc
                         self._check_existing(obj, request, params)
                 log.info("volume group created", extra={"volume": ref.id, "csi_name": request.name})
             vg = self._wait_ready(ref, context)

@@ -65,7 +65,7 @@ class PublishContext:
                 optimized_node=data.get("optimizedNode", ""),
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise InvalidArgument(f"malformed publish context: {exc}") from None
+            raise InvalidArgument(f"malformed publish context: {exc}") from exc
         if not ctx.targets or not all(t.portals for t in ctx.targets):
             raise InvalidArgument("publish context names no target portal")
         if ctx.chap not in ("none", "session", "mutual"):

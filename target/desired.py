@@ -94,8 +94,8 @@ class Portal:
             host = value
         try:
             ipaddress.ip_address(host)
-        except ValueError:
-            raise InvalidArgument(f"portal {text!r}: {host!r} is not an IP address") from None
+        except ValueError as exc:
+            raise InvalidArgument(f"portal {text!r}: {host!r} is not an IP address") from exc
         if not 0 < port < 65536:
             raise InvalidArgument(f"portal {text!r}: port out of range")
         return cls(host, port)

@@ -53,7 +53,7 @@ def ensure_sparse_file(path: str, size_bytes: int) -> bool:
         with open(target, "ab") as handle:
             handle.truncate(size_bytes)
     except OSError as exc:
-        raise TargetConfigError(f"cannot create sparse file {path}: {exc.strerror}") from None
+        raise TargetConfigError(f"cannot create sparse file {path}: {exc.strerror}") from exc
     return True
 
 

@@ -55,7 +55,7 @@ class RtslibLio:
             try:
                 import rtslib_fb  # noqa: PLC0415 (only the node agent needs configfs)
             except ImportError as exc:
-                raise Unavailable(f"rtslib-fb is not installed: {exc}") from None
+                raise Unavailable(f"rtslib-fb is not installed: {exc}") from exc
             self._rtslib = rtslib_fb
         return self._rtslib
 
@@ -65,7 +65,7 @@ class RtslibLio:
             try:
                 self._root = self.rts.RTSRoot()
             except Exception as exc:
-                raise Unavailable(f"LIO configfs unavailable (target_core_mod loaded? root?): {exc}") from None
+                raise Unavailable(f"LIO configfs unavailable (target_core_mod loaded? root?): {exc}") from exc
         return self._root
 
     def _call(self, what: str, func: Any, *args: Any) -> Any:
@@ -74,7 +74,7 @@ class RtslibLio:
         except NearpathError:
             raise
         except Exception as exc:
-            raise LioError(f"{what}: {exc}") from None
+            raise LioError(f"{what}: {exc}") from exc
 
     def _so(self, name: str) -> Any:
         for so in self.root.storage_objects:
@@ -86,8 +86,8 @@ class RtslibLio:
         try:
             target = self.rts.Target(self.rts.FabricModule("iscsi"), iqn, mode="lookup")
             return self.rts.TPG(target, TPG_TAG, mode="lookup")
-        except self.rts.RTSLibNotInCFS:
-            raise NotFound(f"target {iqn} (TPG {TPG_TAG}) not found") from None
+        except self.rts.RTSLibNotInCFS as exc:
+            raise NotFound(f"target {iqn} (TPG {TPG_TAG}) not found") from exc
 
     def _lun(self, iqn: str, lun: int) -> Any:
         for candidate in self._tpg(iqn).luns:
@@ -113,7 +113,7 @@ class RtslibLio:
         try:
             Path(actual, "pr").mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise FailedPrecondition(f"cannot create {actual}/pr (PERSISTENT RESERVE needs it): {exc}") from None
+            raise FailedPrecondition(f"cannot create {actual}/pr (PERSISTENT RESERVE needs it): {exc}") from exc
         self.rts.FabricModule("iscsi")._check_self()  # loads iscsi_target_mod
         return actual
 

@@ -114,7 +114,7 @@ def _check_cidr(value: str) -> str:
     try:
         ipaddress.ip_network(value, strict=True)
     except ValueError as exc:
-        raise ValueError(f"{value!r} is not a CIDR such as 10.0.0.0/24: {exc}") from None
+        raise ValueError(f"{value!r} is not a CIDR such as 10.0.0.0/24: {exc}") from exc
     return value
 
 

@@ -169,7 +169,7 @@ def parse_volume_group(obj: Mapping[str, Any]) -> VolumeGroup:
     try:
         vg = VolumeGroup.model_validate(dict(obj))
     except ValidationError as exc:
-        raise InvalidSpec(field_errors(exc)) from None
+        raise InvalidSpec(field_errors(exc)) from exc
     if len(vg.metadata.name) > MAX_NAME_LENGTH:
         raise InvalidSpec(
             [("metadata.name", "must be at most 63 characters (it is part of target IQNs and LIO names)")]
