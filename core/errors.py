@@ -9,6 +9,7 @@ secrets.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 
 
 class ErrorKind(enum.Enum):
@@ -116,3 +117,41 @@ class CommandTimeout(CommandError):
     """The command did not finish within its timeout and was killed."""
 
     kind = ErrorKind.DEADLINE_EXCEEDED
+
+
+class CleanupFailed(NearpathError):
+    """Some steps of a cleanup failed while the others ran (os-brick's way: clean up everything
+    that can be, then report every failure at once). ``failures`` lists ``(step, error)`` in the
+    order they happened; the kind is the failures' common kind (else INTERNAL)."""
+
+    def __init__(self, what: str, failures: list[tuple[str, Exception]]) -> None:
+        self.failures = failures
+        steps = "; ".join(f"{step}: {_describe(err)}" for step, err in failures)
+        super().__init__(f"{what}: {len(failures)} step(s) failed, the others were done ({steps})")
+        kinds = {err.kind if isinstance(err, NearpathError) else ErrorKind.INTERNAL for _step, err in failures}
+        self.kind = kinds.pop() if len(kinds) == 1 else ErrorKind.INTERNAL
+
+
+class Cleanup:
+    """Runs cleanup steps past their failures and raises one :class:`CleanupFailed` at the end."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.failures: list[tuple[str, Exception]] = []
+
+    def step(self, name: str, action: Callable[[], object]) -> bool:
+        """Run ``action``; on a :class:`NearpathError` or ``OSError`` record it and go on. True if it worked."""
+        try:
+            action()
+        except (NearpathError, OSError) as exc:
+            self.failures.append((name, exc))
+            return False
+        return True
+
+    def raise_failures(self) -> None:
+        if self.failures:
+            raise CleanupFailed(self.what, self.failures) from self.failures[0][1]
+
+
+def _describe(err: Exception) -> str:
+    return err.message if isinstance(err, NearpathError) else f"{type(err).__name__}: {err}"

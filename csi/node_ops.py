@@ -17,8 +17,9 @@ Stage (one VolumeGroup, one LUN, one target per serving node):
 4. mount volumes: format only an empty device, then mount on the staging path.
 
 The staged volume is recorded in ``<state_dir>/volumes/`` (unstage gets only the volume id and
-path, and must know the targets to log out of). Unstage reverses in the safe order: unmount,
-flush and remove the map, delete the SCSI disks, log out, delete the node records.
+path, and must know the targets to log out of). Unstage reverses in the safe order
+(:mod:`nearpath.csi.detach`): unmount, flush and remove the map, then delete the SCSI disks,
+log out, delete the node records and forget the WWID, reporting every failed step at once.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from nearpath.core.errors import (
     Unavailable,
 )
 from nearpath.core.runner import Runner
+from nearpath.csi.detach import Detacher
 from nearpath.csi.host import FsStats, Host
 from nearpath.csi.iscsi import Iscsiadm, NodeSettings, by_path_link
 from nearpath.csi.mount import SUPPORTED_FS, Mounter
@@ -122,6 +124,7 @@ class NodeOps:
         self.iscsi = Iscsiadm(runner, config.command_timeout)
         self.multipath = Multipath(runner, config.command_timeout)
         self.mounter = Mounter(runner, host, config.command_timeout, config.mkfs_timeout)
+        self.detacher = Detacher(host, self.iscsi, self.multipath, self.mounter)
 
     # -- node identity -------------------------------------------------------------------
     def initiator_name(self) -> str:
@@ -311,42 +314,11 @@ class NodeOps:
             if self.mounter.mount_at(staging_path) is not None and state is None:
                 self.mounter.unmount(staging_path)
             return
-        if not state.block and self.mounter.mount_at(staging_path) is not None:
-            self.mounter.unmount(staging_path)
-        devices = set(self._paths_of_map(state.wwid))
-        for iqn, portal in state.paths:
-            link = by_path_link(portal, iqn, state.lun)
-            if self.host.exists(link):
-                devices.add(posixpath.basename(self.host.realpath(link)))
-        if self.host.is_block_device(state.device):
-            self.mounter.flush_buffers(state.device)
-            self._flush_map(state.wwid)
-        for dev in sorted(devices):
-            if self.host.exists(f"/sys/block/{dev}"):
-                self.host.write_file(f"/sys/block/{dev}/device/delete", "1")
-        for iqn, portal in state.paths:
-            self.iscsi.logout(iqn, portal)
-            self.iscsi.delete_record(iqn, portal)
-        self.multipath.forget_wwid(state.wwid)
+        self.detacher.detach(
+            volume_id, staging_path, wwid=state.wwid, lun=state.lun, block=state.block, paths=state.paths
+        )
         self._forget(volume_id)
         log.info("volume unstaged", extra={"volume": volume_id, "wwid": state.wwid})
-
-    def _paths_of_map(self, wwid: str) -> list[str]:
-        mapper = f"/dev/mapper/{wwid}"
-        if not self.host.exists(mapper):
-            return []
-        dm = posixpath.basename(self.host.realpath(mapper))
-        return self.host.list_dir(f"/sys/block/{dm}/slaves")
-
-    def _flush_map(self, wwid: str, attempts: int = 3) -> None:
-        for attempt in range(1, attempts + 1):
-            try:
-                self.multipath.flush_map(wwid)
-                return
-            except CommandError:
-                if attempt == attempts:
-                    raise
-                self.host.sleep(1.0)
 
     # -- publish ------------------------------------------------------------------------------
     def publish(self, volume_id: str, staging_path: str, target_path: str, read_only: bool, block: bool) -> None:
@@ -380,7 +352,7 @@ class NodeOps:
     # -- expand and stats ---------------------------------------------------------------------
     def expand(self, volume_id: str, volume_path: str) -> int:
         state = self._require(volume_id, volume_path)
-        for dev in self._paths_of_map(state.wwid):
+        for dev in self.detacher.map_paths(state.wwid):
             self.host.write_file(f"/sys/block/{dev}/device/rescan", "1")
         self.multipath.resize_map(state.wwid)
         if not state.block:

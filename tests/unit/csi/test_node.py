@@ -7,6 +7,7 @@ import grpc
 import pytest
 
 from nearpath.core.chap import ChapCredentials
+from nearpath.core.errors import CleanupFailed, CommandFailed, ErrorKind
 from nearpath.core.fake_runner import FakeRunner
 from nearpath.csi.mount import MountEntry
 from nearpath.csi.node import NodeService
@@ -57,6 +58,13 @@ def add_map(host: MemoryHost) -> None:
         host.files[f"/sys/block/dm-3/slaves/{dev}"] = ""
 
 
+def remove_map(host: MemoryHost) -> None:
+    host.links.pop(f"/dev/mapper/{WWID}", None)
+    host.block_devices.pop("/dev/dm-3", None)
+    for dev in ("sdb", "sdc"):
+        host.files.pop(f"/sys/block/dm-3/slaves/{dev}", None)
+
+
 def scripted_runner(host: MemoryHost) -> FakeRunner:
     runner = FakeRunner(strict=True)
     runner.on("iscsiadm", "-m", "session", rc=21)
@@ -93,7 +101,12 @@ def scripted_runner(host: MemoryHost) -> FakeRunner:
     runner.on("umount")
     runner.on("blockdev", "--flushbufs")
     runner.on("blockdev", "--getsize64", stdout=f"{2 << 30}\n")
-    runner.on("multipath", "-f", WWID)
+
+    def flush_map_now(_argv: list[str]) -> tuple[int, str, str]:
+        remove_map(host)  # as the real `multipath -f`: the map is gone
+        return 0, "", ""
+
+    runner.on("multipath", "-f", WWID, respond=flush_map_now)
     runner.on("multipath", "-w", WWID)
     runner.on("multipathd", "resize", "map", WWID)
     runner.on("resize2fs")
@@ -195,6 +208,96 @@ def test_unstage_deletes_scsi_disks_before_logout() -> None:
     ops.unstage(VID, "/stage/vg")
     assert order[:2] == ["/sys/block/sda/device/delete", "/sys/block/sdb/device/delete"]
     assert order[2:] == ["logout", "logout"]
+
+
+def staged_for_unstage() -> tuple[MemoryHost, NodeOps]:
+    """A volume staged (mounted, map assembled) through the scripted runner."""
+    host = seeded_host()
+    ops = NodeOps(scripted_runner(host), host, CONFIG)
+    ops.stage(StageRequest(VID, "/stage/vg", PUBLISH, fs_type="ext4"))
+    host.mounts.append(MountEntry(f"/dev/mapper/{WWID}", "/stage/vg", "ext4", ("rw",), "/"))
+    return host, ops
+
+
+def unstage_runner(host: MemoryHost) -> FakeRunner:
+    """The unstage commands, answering like the host (``multipath -f`` removes the map)."""
+    runner = FakeRunner(strict=True)
+
+    def flush_map_now(_argv: list[str]) -> tuple[int, str, str]:
+        remove_map(host)
+        return 0, "", ""
+
+    runner.on("umount").on("blockdev", "--flushbufs").on("multipath", "-f", WWID, respond=flush_map_now)
+    return runner
+
+
+def test_unstage_runs_every_teardown_step_and_reports_all_failures() -> None:
+    host, _ops = staged_for_unstage()
+    runner = unstage_runner(host)
+    local = ["iscsiadm", "-m", "node", "-T", LOCAL_IQN, "-p", LOCAL_PORTAL]
+    remote = ["iscsiadm", "-m", "node", "-T", REMOTE_IQN, "-p", REMOTE_PORTAL]
+    runner.on(*local, "--logout", rc=8, stderr="iscsiadm: Could not logout: connection timed out\n")
+    runner.on(*remote, "--logout").on(*remote, "-o", "delete")
+    runner.on("multipath", "-w", WWID, timeout=True)
+    deleted: list[str] = []
+
+    def delete_disk(path: str, _text: str) -> None:
+        if "/sdb/" in path:
+            raise OSError(16, "Device or resource busy", path)
+        deleted.append(path)
+
+    host.write_hooks["/device/delete"] = delete_disk
+    ops = NodeOps(runner, host, CONFIG)
+    with pytest.raises(CleanupFailed) as caught:
+        ops.unstage(VID, "/stage/vg")
+    err = caught.value
+    assert [step for step, _e in err.failures] == [
+        "delete SCSI disk sdb",
+        f"log out of {LOCAL_IQN} at {LOCAL_PORTAL}",
+        f"forget WWID {WWID}",
+    ]
+    assert err.kind is ErrorKind.INTERNAL  # mixed causes
+    assert "3 step(s) failed" in err.message and "connection timed out" in err.message
+    assert err.__cause__ is err.failures[0][1]
+    assert deleted == ["/sys/block/sdc/device/delete"]  # the other disk went all the same
+    assert runner.argvs() == [
+        ["umount", "/stage/vg"],
+        ["blockdev", "--flushbufs", f"/dev/mapper/{WWID}"],
+        ["multipath", "-f", WWID],
+        [*local, "--logout"],  # failed: its record stays (iscsiadm refuses to delete a record in use)
+        [*remote, "--logout"],
+        [*remote, "-o", "delete"],
+        ["multipath", "-w", WWID],
+    ]
+    assert ops.staged(VID) is not None  # kept: a retry repeats what is left
+
+    retry = FakeRunner(strict=True).on("umount").on("iscsiadm").on("multipath", "-w", WWID)
+    host.write_hooks["/device/delete"] = lambda path, _t: deleted.append(path)
+    NodeOps(retry, host, CONFIG).unstage(VID, "/stage/vg")
+    assert [*local, "--logout"] in retry.argvs() and [*local, "-o", "delete"] in retry.argvs()
+    assert ops.staged(VID) is None
+
+
+def test_unstage_stops_at_once_while_the_volume_is_busy() -> None:
+    host, ops = staged_for_unstage()
+    runner = FakeRunner(strict=True).on("umount", rc=32, stderr="umount: /stage/vg: target is busy.\n")
+    with pytest.raises(CommandFailed, match="target is busy"):
+        NodeOps(runner, host, CONFIG).unstage(VID, "/stage/vg")
+    assert runner.argvs() == [["umount", "/stage/vg"]]  # no flush, no logout under a mounted file system
+    assert ops.staged(VID) is not None
+
+
+def test_unstage_failures_reach_the_co_as_one_error() -> None:
+    host, _ops = staged_for_unstage()
+    runner = unstage_runner(host).on("iscsiadm", rc=8, stderr="iscsiadm: Could not logout\n").on("multipath", "-w")
+    host.write_hooks["/device/delete"] = lambda _path, _text: None
+    svc = NodeService(NodeOps(runner, host, CONFIG), "node-a", 16)
+    request = csi_pb2.NodeUnstageVolumeRequest(volume_id=VID, staging_target_path="/stage/vg")
+    with pytest.raises(Aborted) as caught:
+        svc.NodeUnstageVolume(request, FakeContext())
+    assert caught.value.code is grpc.StatusCode.INTERNAL
+    message = caught.value.message
+    assert "2 step(s) failed" in message and LOCAL_PORTAL in message and REMOTE_PORTAL in message
 
 
 def test_expand_command_sequence() -> None:
