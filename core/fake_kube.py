@@ -306,11 +306,12 @@ class FakeKube:
         current = self._leases.get((namespace, name))
         if resource_version is None and current is not None:
             raise Conflict(f"Lease {namespace}/{name} was created concurrently")
-        if resource_version is not None:
-            if current is None:
-                raise NotFound(f"Lease {namespace}/{name} not found")
-            if current["metadata"].get("resourceVersion") != resource_version:
-                raise Conflict(f"Lease {namespace}/{name} changed concurrently")
+        if (
+            resource_version is not None
+            and current is not None
+            and current["metadata"].get("resourceVersion") != resource_version
+        ):
+            raise Conflict(f"Lease {namespace}/{name} changed concurrently")
         return self._store_lease(namespace, name, spec, labels)
 
     def _store_lease(self, namespace: str, name: str, spec: Obj, labels: dict[str, str] | None) -> Obj:

@@ -88,7 +88,8 @@ class KubeApi(Protocol):
         """Compare-and-swap write of a whole Lease (leader election).
 
         ``resource_version`` None creates it (Conflict if it exists); otherwise replaces it only if
-        it is unchanged since it was read at that version (Conflict if not, NotFound if gone).
+        it is unchanged since it was read at that version (Conflict if not). A Lease deleted
+        meanwhile is created (Leases allow create-on-update).
         """
         ...
 

@@ -2,7 +2,7 @@
 
 The operator runs as ``python -m nearpath operator`` with a TokenRequest token of the chart's
 ServiceAccount, bound by the chart's own ``templates/operator-rbac.yaml``: exactly the permissions a
-helm install gives it. Fake agents (tests/bench/fake_agents.py) renew Leases and write their
+helm install gives it. Fake agents (tests/support/agents.py) renew Leases and write their
 ``targets`` entries with their own field managers, as the real
 agent does.
 """
