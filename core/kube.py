@@ -220,7 +220,7 @@ class ClusterKube:
     def watch_volume_groups(
         self, namespace: str | None = None, resource_version: str | None = None, timeout_seconds: int = 30
     ) -> Iterator[tuple[str, Obj]]:
-        from kubernetes import watch  # noqa: PLC0415
+        from kubernetes import watch  # noqa: PLC0415 (import cost only where used)
 
         stream = watch.Watch()
         kwargs: dict[str, Any] = {"timeout_seconds": timeout_seconds, "allow_watch_bookmarks": False}

@@ -41,7 +41,15 @@ from nearpath.csi.inflight import InFlight
 from nearpath.csi.params import VolumeParams, parse
 from nearpath.csi.proto import csi_pb2, csi_pb2_grpc
 from nearpath.csi.settings import CsiSettings
-from nearpath.csi.volume_ids import DISK_NAME, VolumeRef, parse_node_id, parse_volume_id, volume_group_name, volume_id
+from nearpath.csi.volume_ids import (
+    DISK_NAME,
+    NodeRef,
+    VolumeRef,
+    parse_node_id,
+    parse_volume_id,
+    volume_group_name,
+    volume_id,
+)
 from nearpath.csi.volumes import (
     check_existing,
     claim_device,
@@ -331,7 +339,7 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):  # type: ignore[misc]
         abnormal = not ready or (degraded is not None and degraded.status is ConditionStatus.TRUE)
         message = why if not ready else (degraded.message if abnormal and degraded else "ready")
         return csi_pb2.ListVolumesResponse.VolumeStatus(
-            published_node_ids=[f"{a.node}|{a.initiator}" for a in vg.status.attachments],
+            published_node_ids=[NodeRef(a.node, a.initiator).id for a in vg.status.attachments],
             volume_condition=csi_pb2.VolumeCondition(abnormal=abnormal, message=message),
         )
 

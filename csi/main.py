@@ -41,13 +41,13 @@ def load_settings(argv: list[str]) -> CsiSettings:
 def main(argv: list[str]) -> int:
     settings = load_settings(argv)
     configure(settings.log_level, settings.log_format)
-    from nearpath.core.kube import ClusterKube, KubeApi  # noqa: PLC0415
-    from nearpath.csi.controller import ControllerService  # noqa: PLC0415
-    from nearpath.csi.host import Host, LocalHost  # noqa: PLC0415
-    from nearpath.csi.identity import IdentityService  # noqa: PLC0415
-    from nearpath.csi.node import NodeService  # noqa: PLC0415
-    from nearpath.csi.node_ops import NodeOps  # noqa: PLC0415
-    from nearpath.csi.server import build_server  # noqa: PLC0415
+    from nearpath.core.kube import ClusterKube, KubeApi  # noqa: PLC0415 (grpc, kubernetes: loaded when the driver runs)
+    from nearpath.csi.controller import ControllerService  # noqa: PLC0415 (see above)
+    from nearpath.csi.host import Host, LocalHost  # noqa: PLC0415 (see above)
+    from nearpath.csi.identity import IdentityService  # noqa: PLC0415 (see above)
+    from nearpath.csi.node import NodeService  # noqa: PLC0415 (see above)
+    from nearpath.csi.node_ops import NodeOps  # noqa: PLC0415 (see above)
+    from nearpath.csi.server import build_server  # noqa: PLC0415 (see above)
 
     serve_controller = settings.mode in ("controller", "all")
     serve_node = settings.mode in ("node", "all")
@@ -62,7 +62,7 @@ def main(argv: list[str]) -> int:
             return 2
         config = node_config(settings)
         if settings.sandbox:
-            from nearpath.csi.sandbox import Sandbox, kube_fabric  # noqa: PLC0415
+            from nearpath.csi.sandbox import Sandbox, kube_fabric  # noqa: PLC0415 (test double: only with --sandbox)
 
             assert kube is not None
             sandbox = Sandbox(

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from nearpath.core.fake_runner import FakeRunner
 from nearpath.core.runner import CommandResult
+from nearpath.csi.iscsi import by_path_link
 from nearpath.csi.mount import MountEntry
 from nearpath.csi.sandbox_fabric import Fabric, Lun
 from nearpath.csi.sandbox_host import MemoryHost
@@ -164,7 +165,7 @@ class SimulatedRunner:
         self.disks[name] = disk
         self.host.add_block_device(f"/dev/{name}", lun.size_bytes)
         self.host.make_dir(f"/sys/block/{name}/device")
-        self.host.add_link(f"/dev/disk/by-path/ip-{portal}-iscsi-{iqn}-lun-{lun.lun}", f"../../{name}")
+        self.host.add_link(by_path_link(portal, iqn, lun.lun), f"../../{name}")
 
     def _remove_disk(self, name: str) -> None:
         disk = self.disks.pop(name, None)
@@ -173,7 +174,7 @@ class SimulatedRunner:
         self.host.block_devices.pop(f"/dev/{name}", None)
         for path in [d for d in self.host.dirs if d == f"/sys/block/{name}" or d.startswith(f"/sys/block/{name}/")]:
             self.host.dirs.discard(path)
-        self.host.links.pop(f"/dev/disk/by-path/ip-{disk.portal}-iscsi-{disk.iqn}-lun-{disk.lun}", None)
+        self.host.links.pop(by_path_link(disk.portal, disk.iqn, disk.lun), None)
         for dm in self.maps.values():
             self.host.files.pop(f"/sys/block/{dm}/slaves/{name}", None)
 

@@ -39,7 +39,7 @@ def kopf_settings() -> kopf.OperatorSettings:
 
 def connection_info(kubeconfig: str | None) -> kopf.ConnectionInfo:
     """kopf's credentials from the same source ClusterKube uses (a kubeconfig, else in-cluster)."""
-    from kubernetes import client, config  # noqa: PLC0415
+    from kubernetes import client, config  # noqa: PLC0415 (kopf loads the client lazily too)
 
     cfg = client.Configuration()
     if kubeconfig:
