@@ -16,7 +16,8 @@ from datetime import datetime
 
 from pydantic import Field
 
-from nearpath.core.api.spec import AluaState, ApiModel, NodeName
+from nearpath.core.api.fields import ApiModel, NodeName
+from nearpath.core.api.spec import AluaState
 
 
 class ConditionType(enum.StrEnum):

@@ -10,7 +10,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nearpath.core import identifiers as ids
-from nearpath.core.api.spec import API_VERSION, KIND, ApiModel, LocalBacking, VolumeGroupSpec, cel
+from nearpath.core.api.fields import ApiModel, cel
+from nearpath.core.api.spec import API_VERSION, KIND, LocalBacking, VolumeGroupSpec
 from nearpath.core.api.status import DiskStatus, VolumeGroupStatus
 from nearpath.core.errors import InvalidSpec
 
