@@ -101,13 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     if not node:
         log.error("no node name: set NEARPATH_NODE_NAME or pass --node")
         return 2
-    try:
-        portals = [Portal.parse(p) for p in (args.portal or settings.portals)]
-    except NearpathError as exc:
-        log.error("bad portal", extra={"error": exc.message})
-        return 2
-    if not portals:
-        log.error("no portal: set NEARPATH_PORTALS or pass --portal")
+    portals = _portals(args.portal or settings.portals)
+    if portals is None:
         return 2
     edge = RtslibLio()
     metrics = TargetMetrics()
@@ -131,14 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     if port:
         metrics.serve(port)
 
-    stop = threading.Event()
-
-    def on_signal(_sig: int, _frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-
+    stop = _stop_on_signals()
     if args.from_file:
         return _run_file_mode(agent, args, stop, settings.resync_seconds)
 
@@ -171,3 +159,28 @@ def _run_file_mode(agent: TargetAgent, args: argparse.Namespace, stop: threading
             return 0 if all(e.ready for e in served) else 1
         if stop.wait(resync):
             return 0
+
+
+def _portals(texts: list[str]) -> list[Portal] | None:
+    """The portals to serve, or None (logged) when one is bad or there is none."""
+    try:
+        portals = [Portal.parse(p) for p in texts]
+    except NearpathError as exc:
+        log.error("bad portal", extra={"error": exc.message})
+        return None
+    if not portals:
+        log.error("no portal: set NEARPATH_PORTALS or pass --portal")
+        return None
+    return portals
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event SIGTERM and SIGINT set (the agent stops between passes; LIO keeps serving)."""
+    stop = threading.Event()
+
+    def on_signal(_sig: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return stop
