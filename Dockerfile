@@ -36,7 +36,8 @@ COPY core ./core
 COPY operator ./operator
 COPY csi ./csi
 COPY target ./target
-# nearpath/{core,operator,csi,target} are symlinks to the top-level folders: pip follows them.
+COPY preflight ./preflight
+# nearpath/{core,operator,csi,target,preflight} are symlinks to the top-level folders: pip follows them.
 RUN pip install --no-cache-dir . && rm -rf /src
 
 WORKDIR /

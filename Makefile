@@ -38,7 +38,7 @@ test-e2e: setup-python
 
 lint: setup-python
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check core operator csi target tools tests nearpath/__init__.py nearpath/cli.py nearpath/__main__.py
+	$(VENV)/bin/ruff format --check core operator csi target preflight tools tests nearpath/__init__.py nearpath/cli.py nearpath/__main__.py
 	$(VENV)/bin/mypy -p nearpath
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) tools/check_sizes.py

@@ -80,7 +80,17 @@ CSI_VOLUME_NAME_ANNOTATION = "nearpath.io/csi-volume-name"
 CSI_PARAMETERS_ANNOTATION = "nearpath.io/csi-parameters"
 CSI_FS_TYPE_ANNOTATION = "nearpath.io/csi-fs-type"
 
+# -- the host preflight ----------------------------------------------------------------------
+PREFLIGHT_ANNOTATION_PREFIX = "preflight.nearpath.io/"
+"""Node annotation ``preflight.nearpath.io/<role>``: the last preflight's JSON summary."""
+INITIATOR_NAME_ANNOTATION = "nearpath.io/initiator-name"
+"""Node annotation: the node's iSCSI initiator name (duplicate detection across nodes)."""
+BOOT_ID_ANNOTATION = "nearpath.io/kernel-boot-id"
+"""Node annotation: the kernel's boot id (nodes sharing one kernel, like kind's, share an initiator)."""
+PREFLIGHT_EVENT_COMPONENT = "preflight"
+
 __all__ = [
+    "BOOT_ID_ANNOTATION",
     "CSI_DRIVER_LABEL",
     "CSI_FIELD_MANAGER",
     "CSI_FS_TYPE_ANNOTATION",
@@ -88,6 +98,7 @@ __all__ = [
     "CSI_VOLUME_NAME_ANNOTATION",
     "DRIVER_NAME",
     "FINALIZER",
+    "INITIATOR_NAME_ANNOTATION",
     "IQN_PREFIX",
     "ISCSI_PORT",
     "KOPF_ANNOTATION_PREFIX",
@@ -98,6 +109,8 @@ __all__ = [
     "LEASE_ROLE_LABEL",
     "OPERATOR_EVENT_COMPONENT",
     "OPERATOR_FIELD_MANAGER",
+    "PREFLIGHT_ANNOTATION_PREFIX",
+    "PREFLIGHT_EVENT_COMPONENT",
     "TARGET_DISABLED_LABEL",
     "TARGET_DISABLED_VALUE",
     "TARGET_LEASE_PREFIX",

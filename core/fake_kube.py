@@ -340,6 +340,18 @@ class FakeKube:
             if all(node["metadata"]["labels"].get(k) == v for k, v in wanted.items())
         ]
 
+    def get_node(self, name: str) -> Obj | None:
+        node = self._nodes.get(name)
+        return copy.deepcopy(node) if node is not None else None
+
+    def annotate_node(self, name: str, annotations: dict[str, str]) -> Obj:
+        self._check_failure("annotate_node")
+        node = self._nodes.get(name)
+        if node is None:
+            raise NotFound(f"Node {name} not found")
+        node["metadata"].setdefault("annotations", {}).update(annotations)
+        return copy.deepcopy(node)
+
     def emit_event(
         self, involved: Obj, reason: str, message: str, type_: str = "Normal", component: str = "nearpath"
     ) -> None:

@@ -96,6 +96,12 @@ class KubeApi(Protocol):
     # Nodes and events
     def list_nodes(self, label_selector: str | None = None) -> list[Obj]: ...
 
+    def get_node(self, name: str) -> Obj | None: ...
+
+    def annotate_node(self, name: str, annotations: dict[str, str]) -> Obj:
+        """Merge-patch ``annotations`` onto Node ``name`` (NotFound if it does not exist)."""
+        ...
+
     def emit_event(
         self, involved: Obj, reason: str, message: str, type_: str = "Normal", component: str = "nearpath"
     ) -> None: ...
@@ -325,6 +331,22 @@ class ClusterKube:
             raise self._translate(exc, "Nodes") from exc
         return [dict(self._api_client.sanitize_for_serialization(item)) for item in nodes.items]
 
+    def get_node(self, name: str) -> Obj | None:
+        try:
+            node = self._core.read_node(name)
+        except self._client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise self._translate(exc, f"Node {name}") from None
+        return dict(self._api_client.sanitize_for_serialization(node))
+
+    def annotate_node(self, name: str, annotations: dict[str, str]) -> Obj:
+        try:
+            node = self._core.patch_node(name, {"metadata": {"annotations": annotations}})
+        except self._client.ApiException as exc:
+            raise self._translate(exc, f"Node {name}") from None
+        return dict(self._api_client.sanitize_for_serialization(node))
+
     def emit_event(
         self, involved: Obj, reason: str, message: str, type_: str = "Normal", component: str = "nearpath"
     ) -> None:
@@ -345,7 +367,7 @@ class ClusterKube:
                 "apiVersion": involved.get("apiVersion", API_VERSION),
                 "kind": involved.get("kind", KIND),
                 "name": meta.get("name"),
-                "namespace": namespace,
+                "namespace": meta.get("namespace"),
                 "uid": meta.get("uid"),
                 "resourceVersion": meta.get("resourceVersion"),
             },

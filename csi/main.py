@@ -47,8 +47,11 @@ def main(argv: list[str]) -> int:
     from nearpath.csi.identity import IdentityService  # noqa: PLC0415 (see above)
     from nearpath.csi.node import NodeService  # noqa: PLC0415 (see above)
     from nearpath.csi.node_ops import NodeOps  # noqa: PLC0415 (see above)
+    from nearpath.csi.path_metrics import PathCollector  # noqa: PLC0415 (see above)
+    from nearpath.csi.rpc_metrics import CsiMetrics  # noqa: PLC0415 (see above)
     from nearpath.csi.server import build_server  # noqa: PLC0415 (see above)
 
+    metrics = CsiMetrics()
     serve_controller = settings.mode in ("controller", "all")
     serve_node = settings.mode in ("node", "all")
     kube: KubeApi | None = None
@@ -75,9 +78,12 @@ def main(argv: list[str]) -> int:
             host: Host = sandbox.host
         else:
             runner, host = HostRunner(), LocalHost()
-        node = NodeService(NodeOps(runner, host, config), settings.node_id, settings.max_volumes_per_node)
+        ops = NodeOps(runner, host, config)
+        metrics.registry.register(PathCollector(ops))
+        node = NodeService(ops, settings.node_id, settings.max_volumes_per_node)
     identity = IdentityService(controller=controller is not None)
-    server = build_server(settings.endpoint, identity, controller, node)
+    server = build_server(settings.endpoint, identity, controller, node, interceptors=(metrics.interceptor(),))
+    metrics.serve(settings.metrics_port)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

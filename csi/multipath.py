@@ -9,11 +9,14 @@ from nearpath.core.runner import Runner
 MULTIPATH = "multipath"
 MULTIPATHD = "multipathd"
 PATH_FORMAT = "%w|%d|%t|%T"
+# map wildcards: uuid, path_faults, switch_grp (path group switches), failures (I/O failed on no path)
+MAP_COUNTER_FORMAT = "%w|%0|%1|%x"
 
 
 def config_text(*, fast_io_fail_tmo: int, dev_loss_tmo: int, no_path_retry: int) -> str:
     """The device section for LIO LUNs: ALUA priorities group the same-node (optimized) path
-    first, the others wait in lower-priority groups; failback as soon as it returns."""
+    first, the others wait in lower-priority groups; failback as soon as it returns. Maps are
+    named by WWID (``/dev/mapper/<wwid>``) whatever the host's defaults say."""
     return f"""\
 # Managed by the nearpath CSI node plugin; changes are overwritten.
 devices {{
@@ -26,6 +29,7 @@ devices {{
         path_selector "service-time 0"
         failback immediate
         path_checker tur
+        user_friendly_names no
         no_path_retry {no_path_retry}
         fast_io_fail_tmo {fast_io_fail_tmo}
         dev_loss_tmo {dev_loss_tmo}
@@ -44,6 +48,13 @@ class MultipathPath:
     @property
     def healthy(self) -> bool:
         return self.dm_state == "active" and self.checker_state == "ready"
+
+
+@dataclass(frozen=True)
+class MapCounters:
+    path_faults: int
+    group_switches: int
+    failures: int
 
 
 class Multipath:
@@ -72,6 +83,16 @@ class Multipath:
 
     def resize_map(self, wwid: str) -> None:
         self.runner.run([MULTIPATHD, "resize", "map", wwid], timeout=self.timeout)
+
+    def map_counters(self) -> dict[str, MapCounters]:
+        """wwid -> multipathd's counters of that map (since multipathd started)."""
+        res = self.runner.run([MULTIPATHD, "show", "maps", "raw", "format", MAP_COUNTER_FORMAT], timeout=self.timeout)
+        out = {}
+        for line in res.stdout.splitlines():
+            parts = [p.strip() for p in line.split("|")]
+            if len(parts) == 4 and parts[0] and all(p.isdigit() for p in parts[1:]):
+                out[parts[0]] = MapCounters(int(parts[1]), int(parts[2]), int(parts[3]))
+        return out
 
     def paths(self) -> list[MultipathPath]:
         res = self.runner.run([MULTIPATHD, "show", "paths", "raw", "format", PATH_FORMAT], timeout=self.timeout)

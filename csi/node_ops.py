@@ -160,6 +160,16 @@ class NodeOps:
         state = StagedVolume.from_json(text)
         return state if state.volume_id == volume_id else None
 
+    def staged_volumes(self) -> list[StagedVolume]:
+        """Every volume this node has staged (from the state directory)."""
+        directory = posixpath.join(self.config.state_dir, "volumes")
+        out = []
+        for entry in self.host.list_dir(directory):
+            text = self.host.read_file(posixpath.join(directory, entry)) if entry.endswith(".json") else None
+            if text is not None:
+                out.append(StagedVolume.from_json(text))
+        return sorted(out, key=lambda s: s.volume_id)
+
     def _save(self, state: StagedVolume) -> None:
         self.host.write_file(self._state_path(state.volume_id), state.to_json())
 

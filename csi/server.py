@@ -28,12 +28,15 @@ def build_server(
     controller: ControllerService | None,
     node: NodeService | None,
     max_workers: int = 8,
+    interceptors: tuple[grpc.ServerInterceptor, ...] = (),
 ) -> grpc.Server:
     path = socket_path(endpoint)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)  # a stale socket of a previous run
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="csi"))
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="csi"), interceptors=interceptors
+    )
     csi_pb2_grpc.add_IdentityServicer_to_server(identity, server)
     if controller is not None:
         csi_pb2_grpc.add_ControllerServicer_to_server(controller, server)

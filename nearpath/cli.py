@@ -11,6 +11,7 @@ ROLES = {
     "operator": ("nearpath.operator.main", "the kopf operator (placement, ALUA ownership, failover)"),
     "csi": ("nearpath.csi.main", "the CSI driver (controller and/or node services)"),
     "target": ("nearpath.target.main", "the node-local LIO target agent"),
+    "preflight": ("nearpath.preflight.main", "check this host for what the data path needs (modules, daemons, config)"),
 }
 
 

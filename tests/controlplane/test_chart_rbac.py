@@ -20,6 +20,10 @@ from typing import Any
 
 import pytest
 
+from nearpath.core.kube import ClusterKube
+from nearpath.preflight.checks_initiator import PeerInitiator
+from nearpath.preflight.model import Report, Role, Status, failed, passed
+from nearpath.preflight.node_report import check_against_peers, publish
 from tests.controlplane.chart import service_account_names
 from tests.controlplane.cluster import ControlPlane
 from tests.fixtures.controlplane import Kubectl
@@ -336,6 +340,33 @@ def test_csi_node_reads_its_node(callers: dict[str, Caller]) -> None:
     callers["csi-node"].ok("GET", "/api/v1/nodes/node-0")
 
 
+def test_preflight_reports_on_nodes_with_the_daemonset_accounts(kubectl: Kubectl, kubeconfigs: dict[str, Path]) -> None:
+    """The preflight init containers' Node report (annotations, duplicate initiator names across
+    nodes, the Event) runs with the csi-node and target accounts against the real API server."""
+    node_kube = ClusterKube(str(kubeconfigs["csi-node"]))
+    iqn = "iqn.1993-08.org.debian:01:cloned-image"
+    assert check_against_peers(node_kube, PeerInitiator("node-0", iqn, "boot-a")).status is Status.PASS
+    clash = check_against_peers(node_kube, PeerInitiator("node-1", iqn, "boot-b"))
+    assert clash.status is Status.FAIL and "node-0" in clash.message
+    publish(node_kube, Report("node-1", Role.NODE, (clash,)), strict=False)
+    target_kube = ClusterKube(str(kubeconfigs["target"]))
+    publish(target_kube, Report("node-1", Role.TARGET, (passed("configfs", "mounted"),)), strict=False)
+    publish(target_kube, Report("node-0", Role.TARGET, (failed("configfs", "not mounted", "mount it"),)), strict=False)
+    annotations = node_kube.get_node("node-1")["metadata"]["annotations"]  # type: ignore[index]
+    assert json.loads(annotations["preflight.nearpath.io/node"])["failed"] == ["initiator name unique"]
+    assert json.loads(annotations["preflight.nearpath.io/target"])["status"] == "pass"
+    assert annotations["nearpath.io/initiator-name"] == iqn
+    listed = kubectl("get", "events.events.k8s.io", "-n", "default", "-o", "json")
+    assert listed.returncode == 0, listed.stderr
+    seen = {
+        (e["regarding"]["name"], e["reason"], e["reportingController"])
+        for e in json.loads(listed.stdout)["items"]
+        if e.get("regarding", {}).get("kind") == "Node"
+    }
+    assert ("node-1", "PreflightFailed", "nearpath.io/preflight") in seen
+    assert ("node-0", "PreflightFailed", "nearpath.io/preflight") in seen
+
+
 SIDECAR_GRANTS = [
     # (verb, resource, subresource, namespace) used by external-provisioner/attacher/resizer
     ("create", "persistentvolumes", None, None),
@@ -393,7 +424,7 @@ def test_csi_node_can_do_nothing_else(callers: dict[str, Caller]) -> None:
     n = callers["csi-node"]
     n.refused("GET", SECRET)
     n.refused("GET", ALL_VGS)
-    n.refused("GET", "/api/v1/nodes")
+    n.refused("DELETE", "/api/v1/nodes/node-1")
 
 
 DENIED = [
@@ -411,7 +442,8 @@ DENIED = [
     ("operator", "create", "leases.coordination.k8s.io", "default"),
     ("operator", "update", "customresourcedefinitions.apiextensions.k8s.io", None),
     ("csi-node", "get", "secrets", None),
-    ("csi-node", "list", "nodes", None),
+    ("csi-node", "delete", "nodes", None),
+    ("csi-node", "update", "nodes", None),
     ("csi-node", "get", "volumegroups.nearpath.io", None),
     ("csi-node", "get", "leases.coordination.k8s.io", NAMESPACE),
 ]

@@ -95,3 +95,47 @@ seccompProfile:
 {{- define "nearpath.secretsConfined" -}}
 {{- if .Values.rbac.secretNamespaces }}true{{ end }}
 {{- end }}
+
+{{/* The host preflight init container: include "nearpath.preflightInitContainer" (list . "node") */}}
+{{- define "nearpath.preflightInitContainer" -}}
+{{- $root := index . 0 }}
+{{- $p := $root.Values.preflight -}}
+- name: preflight
+  image: {{ include "nearpath.image" $root }}
+  imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+  args: ["preflight", "--report-node"]
+  env:
+    - name: NEARPATH_LOG_LEVEL
+      value: {{ $root.Values.logLevel | quote }}
+    - name: NEARPATH_LOG_FORMAT
+      value: {{ $root.Values.logFormat | quote }}
+    - name: NEARPATH_NODE_NAME
+      valueFrom:
+        fieldRef:
+          fieldPath: spec.nodeName
+    - name: NEARPATH_ROLE
+      value: {{ index . 1 | quote }}
+    - name: NEARPATH_HOST_PROC
+      value: /host/proc
+    - name: NEARPATH_STRICT
+      value: {{ $p.strict | quote }}
+    - name: NEARPATH_ENFORCE
+      value: {{ $p.enforce | quote }}
+  # Privileged: enters the host's namespaces (nsenter) and loads kernel modules.
+  securityContext:
+    privileged: true
+  resources:
+    {{- toYaml $p.resources | nindent 4 }}
+  volumeMounts:
+    - name: preflight-host-proc
+      mountPath: /host/proc
+      readOnly: true
+{{- end }}
+
+{{/* The host /proc volume of the preflight init container. */}}
+{{- define "nearpath.preflightVolume" -}}
+- name: preflight-host-proc
+  hostPath:
+    path: {{ .Values.preflight.hostProc }}
+    type: Directory
+{{- end }}
