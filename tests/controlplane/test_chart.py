@@ -79,6 +79,17 @@ SERVICE_MONITOR_CRD = {
                                                     "type": "string",
                                                     "pattern": DURATION_PATTERN,
                                                 },
+                                                "relabelings": {
+                                                    "type": "array",
+                                                    "items": {
+                                                        "type": "object",
+                                                        "properties": {
+                                                            "sourceLabels": {"type": "array", "items": _STR},
+                                                            "targetLabel": _STR,
+                                                            "action": _STR,
+                                                        },
+                                                    },
+                                                },
                                             },
                                         },
                                     },
@@ -93,14 +104,80 @@ SERVICE_MONITOR_CRD = {
 }
 
 
+_STR_MAP = {"type": "object", "additionalProperties": _STR}
+RULE_SCHEMA = {
+    "type": "object",
+    "required": ["expr"],
+    "properties": {
+        "alert": _STR,
+        "record": _STR,
+        "expr": {"x-kubernetes-int-or-string": True},
+        "for": {"type": "string", "pattern": DURATION_PATTERN},
+        "labels": _STR_MAP,
+        "annotations": _STR_MAP,
+    },
+}
+PROMETHEUS_RULE_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "prometheusrules.monitoring.coreos.com"},
+    "spec": {
+        "group": "monitoring.coreos.com",
+        "scope": "Namespaced",
+        "names": {
+            "kind": "PrometheusRule",
+            "listKind": "PrometheusRuleList",
+            "plural": "prometheusrules",
+            "singular": "prometheusrule",
+        },
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "spec": {
+                                "type": "object",
+                                "properties": {
+                                    "groups": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "object",
+                                            "required": ["name", "rules"],
+                                            "properties": {
+                                                "name": _STR,
+                                                "interval": _STR,
+                                                "rules": {"type": "array", "items": RULE_SCHEMA},
+                                            },
+                                        },
+                                    }
+                                },
+                            }
+                        },
+                    }
+                },
+            }
+        ],
+    },
+}
+
+
 @pytest.fixture(scope="module")
 def chart_crds(kubectl: Kubectl) -> None:
-    """Install the chart's CRDs (and the ServiceMonitor stand-in), wait until Established."""
+    """Install the chart's CRDs (and the ServiceMonitor and PrometheusRule stand-ins), wait until Established."""
     applied = kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CHART_CRD_DIR))
     assert applied.returncode == 0, applied.stderr
-    applied = kubectl("apply", "-f", "-", input=yaml.safe_dump(SERVICE_MONITOR_CRD))
-    assert applied.returncode == 0, applied.stderr
-    for crd in ("volumegroups.nearpath.io", "servicemonitors.monitoring.coreos.com"):
+    for stand_in in (SERVICE_MONITOR_CRD, PROMETHEUS_RULE_CRD):
+        applied = kubectl("apply", "-f", "-", input=yaml.safe_dump(stand_in))
+        assert applied.returncode == 0, applied.stderr
+    for crd in (
+        "volumegroups.nearpath.io",
+        "servicemonitors.monitoring.coreos.com",
+        "prometheusrules.monitoring.coreos.com",
+    ):
         waited = kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s", timeout=70)
         assert waited.returncode == 0, waited.stderr
     for ns in (NAMESPACE, *EXTRA_NAMESPACES):
