@@ -7,10 +7,10 @@ from typing import Literal
 from pydantic import Field
 
 from nearpath.core import paths
-from nearpath.core.settings import CommonSettings
+from nearpath.core.settings import MetricsSettings
 
 
-class CsiSettings(CommonSettings):
+class CsiSettings(MetricsSettings):
     mode: Literal["controller", "node", "all"] = Field("all", description="Which CSI services this process serves.")
     endpoint: str = Field(
         "unix:///csi/csi.sock", description="gRPC endpoint: unix:///absolute/path (or a bare absolute path)."

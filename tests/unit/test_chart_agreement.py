@@ -38,6 +38,7 @@ from pydantic_settings import BaseSettings
 from nearpath.core import api, contract
 from nearpath.csi.settings import CsiSettings
 from nearpath.operator.settings import OperatorSettings
+from nearpath.preflight.settings import PreflightSettings
 from nearpath.target.settings import TargetSettings
 from tests.support.chart import CHART_DIR, REPO_ROOT, VALUES_SETS, documents, helm_binary, render
 
@@ -51,8 +52,9 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "operator": OperatorSettings,
     "csi": CsiSettings,
     "target": TargetSettings,
+    "preflight": PreflightSettings,
 }
-COMPONENT_DIRS = {"operator": "operator", "csi": "csi", "target": "target"}
+COMPONENT_DIRS = {"operator": "operator", "csi": "csi", "target": "target", "preflight": "preflight"}
 # Variables the image's shell wrappers read (not a settings model): name -> file that reads them.
 IMAGE_ENV = {"NEARPATH_HOST_PROC": REPO_ROOT / "Dockerfile"}
 # Container port name -> the settings field of the nearpath process that binds it.
@@ -77,8 +79,8 @@ def pod_specs(docs: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]
 
 
 def nearpath_containers(pod: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(component, container) of every container running the nearpath image."""
-    for container in pod["spec"]["containers"]:
+    """(component, container) of every container (and init container) running the nearpath image."""
+    for container in [*pod["spec"].get("initContainers", []), *pod["spec"]["containers"]]:
         args = container.get("args") or []
         if args and args[0] in SETTINGS:
             yield args[0], container
@@ -116,7 +118,7 @@ def test_every_nearpath_variable_is_read_by_the_components_settings(
                 if name in IMAGE_ENV and name in IMAGE_ENV[name].read_text():
                     continue
                 unread.append(f"{workload}/{container['name']}: {name} ({model.__name__} has no {field!r})")
-        for container in pod["spec"]["containers"]:
+        for container in [*pod["spec"].get("initContainers", []), *pod["spec"]["containers"]]:
             args = container.get("args") or []
             if not (args and args[0] in SETTINGS):
                 stray = [e["name"] for e in container.get("env") or [] if e["name"].startswith(PREFIX)]
