@@ -25,7 +25,7 @@ from pathlib import Path
 
 from nearpath.core import paths
 from nearpath.core.api import BackingType, VolumeGroup
-from nearpath.target.desired import TargetConfigError
+from nearpath.target.model import TargetConfigError
 
 DEV = "/dev/"
 

@@ -22,14 +22,14 @@ from nearpath.core import identifiers as ids
 from nearpath.core.api import AluaState
 from nearpath.core.chap import NO_CHAP, ChapCredentials
 from nearpath.core.errors import NearpathError
-from nearpath.target.desired import (
+from nearpath.target.lio import BackstoreState, LioEdge, TargetState
+from nearpath.target.model import (
     ALUA_STATES_BY_CODE,
     BackstoreKind,
     DesiredBackstore,
     DesiredTarget,
     Portal,
 )
-from nearpath.target.lio import BackstoreState, LioEdge, TargetState
 
 log = logging.getLogger("nearpath.target.converge")
 

@@ -6,7 +6,7 @@ import os
 import stat
 from pathlib import Path
 
-from nearpath.target.desired import DeviceFacts, TargetConfigError
+from nearpath.target.model import DeviceFacts, TargetConfigError
 
 SYS_BLOCK = Path("/sys/class/block")
 

@@ -13,7 +13,6 @@ import copy
 from dataclasses import dataclass, field
 
 from nearpath.core.chap import NO_CHAP, ChapCredentials
-from nearpath.target.desired import DesiredBackstore, Portal
 from nearpath.target.lio import (
     AclState,
     AluaGroupState,
@@ -25,6 +24,7 @@ from nearpath.target.lio import (
     SessionState,
     TargetState,
 )
+from nearpath.target.model import DesiredBackstore, Portal
 
 DEFAULT_ATTRIBUTES = {
     "emulate_caw": "1",

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from nearpath.core.chap import NO_CHAP, ChapCredentials
 from nearpath.core.errors import NearpathError
-from nearpath.target.desired import DesiredBackstore, Portal
+from nearpath.target.model import DesiredBackstore, Portal
 
 # The backstore attributes the agent manages (and therefore reads back).
 MANAGED_ATTRIBUTES = (

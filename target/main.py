@@ -31,8 +31,8 @@ from nearpath.core.errors import NearpathError
 from nearpath.core.logging import configure
 from nearpath.target.agent import GroupReport, TargetAgent
 from nearpath.target.confinement import HostView, PathPolicy
-from nearpath.target.desired import Portal
 from nearpath.target.metrics import TargetMetrics
+from nearpath.target.model import Portal
 from nearpath.target.rtslib_lio import RtslibLio
 from nearpath.target.settings import TargetSettings
 

@@ -28,8 +28,8 @@ from prometheus_client.registry import Collector
 
 from nearpath.core import identifiers as ids
 from nearpath.core.errors import NearpathError
-from nearpath.target.desired import ALUA_STATE_CODES
 from nearpath.target.lio import LioEdge
+from nearpath.target.model import ALUA_STATE_CODES
 
 log = logging.getLogger("nearpath.target.metrics")
 

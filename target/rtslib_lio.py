@@ -14,7 +14,6 @@ from typing import Any
 
 from nearpath.core.chap import ChapCredentials
 from nearpath.core.errors import FailedPrecondition, NearpathError, NotFound, Unavailable
-from nearpath.target.desired import TPG_TAG, DesiredBackstore, Portal
 from nearpath.target.lio import (
     MANAGED_ATTRIBUTES,
     TPG_ATTRIBUTES,
@@ -28,6 +27,7 @@ from nearpath.target.lio import (
     SessionState,
     TargetState,
 )
+from nearpath.target.model import TPG_TAG, DesiredBackstore, Portal
 
 log = logging.getLogger("nearpath.target.lio")
 
