@@ -14,11 +14,17 @@ MAP_COUNTER_FORMAT = "%w|%0|%1|%x"
 
 
 def config_text(*, fast_io_fail_tmo: int, dev_loss_tmo: int, no_path_retry: int) -> str:
+    """The node plugin's drop-in: a header and the LIO device section."""
+    return "# Managed by the nearpath CSI node plugin; changes are overwritten.\n" + device_section(
+        fast_io_fail_tmo=fast_io_fail_tmo, dev_loss_tmo=dev_loss_tmo, no_path_retry=no_path_retry
+    )
+
+
+def device_section(*, fast_io_fail_tmo: int, dev_loss_tmo: int, no_path_retry: int) -> str:
     """The device section for LIO LUNs: ALUA priorities group the same-node (optimized) path
     first, the others wait in lower-priority groups; failback as soon as it returns. Maps are
     named by WWID (``/dev/mapper/<wwid>``) whatever the host's defaults say."""
     return f"""\
-# Managed by the nearpath CSI node plugin; changes are overwritten.
 devices {{
     device {{
         vendor "LIO-ORG"
