@@ -16,15 +16,8 @@ RUN apt-get update \
 # Wrappers that run a host tool in the host's mount, UTS, IPC and network namespaces
 # (PID 1 of NEARPATH_HOST_PROC, default /proc with hostPID). The chart puts this directory
 # first on PATH of the node plugin.
+COPY tools/host-exec /usr/local/lib/nearpath/host-exec
 RUN mkdir -p /usr/local/lib/nearpath/host-tools \
- && printf '%s\n' \
-      '#!/bin/sh' \
-      '# Run the tool named like this link inside the host namespaces of PID 1.' \
-      'p="${NEARPATH_HOST_PROC:-/proc}/1/ns"' \
-      'exec nsenter --mount="$p/mnt" --uts="$p/uts" --ipc="$p/ipc" --net="$p/net" -- \' \
-      '  env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$(basename "$0")" "$@"' \
-      > /usr/local/lib/nearpath/host-exec \
- && chmod 0755 /usr/local/lib/nearpath/host-exec \
  && for tool in iscsiadm multipath multipathd; do \
       ln -s ../host-exec "/usr/local/lib/nearpath/host-tools/$tool"; \
     done

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export NEARPATH_CACHE ?= $(HOME)/.cache/nearpath
 RUNS ?= 1
 
-.PHONY: setup setup-python setup-testbeds test test-unit test-control-plane test-vm test-e2e \
+.PHONY: setup setup-python setup-testbeds test test-unit test-control-plane test-vm test-e2e test-cluster \
 	    lint crds crds-check sanity chart-check bench-failover bench-operator clean
 
 setup: setup-python setup-testbeds ## everything the tests need (idempotent)
@@ -35,6 +35,9 @@ test-vm: setup-python
 
 test-e2e: setup-python
 	$(PY) -m pytest -m e2e tests/e2e
+
+test-cluster: setup-python ## cluster tier: host control plane + 2 VM kubelet nodes, helm install, tests/e2e
+	flock /tmp/nearpath-vm.lock $(PY) -m tests.cluster.run
 
 lint: setup-python
 	$(VENV)/bin/ruff check .

@@ -480,8 +480,12 @@ class ControlPlane:
 
     def _start_apiserver(self) -> None:
         self.port = free_port()
+        argv = self._apiserver_argv()
+        self.procs.append(start_process("kube-apiserver", argv, self.workdir / "logs" / "kube-apiserver.log"))
+
+    def _apiserver_argv(self) -> list[str]:
         pki = self.workdir / "pki"
-        argv = [
+        return [
             self._bin("kube-apiserver"),
             f"--etcd-servers={self._etcd_url}",
             "--bind-address=127.0.0.1",
@@ -502,10 +506,15 @@ class ControlPlane:
             "--profiling=false",
             "--v=1",
         ]
-        self.procs.append(start_process("kube-apiserver", argv, self.workdir / "logs" / "kube-apiserver.log"))
 
     def _start_controller_manager(self) -> None:
-        argv = [
+        argv = self._controller_manager_argv()
+        log = self.workdir / "logs" / "kube-controller-manager.log"
+        self.procs.append(start_process("kube-controller-manager", argv, log))
+        self._wait_default_serviceaccount(self.ready_timeout_s)
+
+    def _controller_manager_argv(self) -> list[str]:
+        return [
             self._bin("kube-controller-manager"),
             f"--kubeconfig={self.kubeconfig_for(KCM_USER)}",
             f"--controllers={','.join(KCM_CONTROLLERS)}",
@@ -516,9 +525,6 @@ class ControlPlane:
             "--secure-port=0",
             "--v=1",
         ]
-        log = self.workdir / "logs" / "kube-controller-manager.log"
-        self.procs.append(start_process("kube-controller-manager", argv, log))
-        self._wait_default_serviceaccount(self.ready_timeout_s)
 
     def _wait_default_serviceaccount(self, timeout_s: float) -> None:
         """The serviceaccount controller creates default/default: proof that KCM works."""

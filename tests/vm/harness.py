@@ -342,6 +342,8 @@ class VMSpec:
     disks: list[Disk] = field(default_factory=list)
     memory_mb: int = 1024
     files: dict[str, str] = field(default_factory=dict)
+    forwards: tuple[int, ...] = ()
+    """Extra guest TCP ports forwarded from host 127.0.0.1 (``VM.forwarded[guest_port]``)."""
 
     @property
     def iqn(self) -> str:
@@ -375,6 +377,7 @@ class VM:
         self.qemu_log = workdir / "qemu.log"
         self.agent_port = _free_port(socket.SOCK_STREAM)
         self.agent = AgentClient(self.agent_port)
+        self.forwarded = {port: _free_port(socket.SOCK_STREAM) for port in spec.forwards}
         self.proc: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
         self.boot_seconds: float | None = None
@@ -431,7 +434,9 @@ class VM:
             "-serial", f"file:{self.console_log}", "-monitor", "none",
             "-pidfile", str(self.workdir / "qemu.pid"),
             "-device", "virtio-rng-pci",
-            "-netdev", f"user,id=u0,hostfwd=tcp:127.0.0.1:{self.agent_port}-:{AGENT_PORT}",
+            "-netdev", f"user,id=u0,hostfwd=tcp:127.0.0.1:{self.agent_port}-:{AGENT_PORT}" + "".join(
+                f",hostfwd=tcp:127.0.0.1:{host}-:{guest}" for guest, host in sorted(self.forwarded.items())
+            ),
             "-device", f"virtio-net-pci,netdev=u0,mac={_mac(10, p.idx, 0)},romfile=",
         ]  # fmt: skip
         for peer, (local, remote) in sorted(p.peers.items()):
@@ -625,6 +630,7 @@ class Cluster:
         files: Mapping[str, str | None] | None = None,
         memory_mb: int = 1024,
         workdir: Path | None = None,
+        forwards: tuple[int, ...] = (),
     ) -> None:
         # A work dir the cluster created itself is removed at close() unless NEARPATH_VM_KEEP=1.
         self._owns_workdir = workdir is None
@@ -635,7 +641,9 @@ class Cluster:
             self.shared_disk = self._make_disk("shared.raw", shared_serial, shared_disk_mb)
         merged = {**BASELINE_FILES, **(files or {})}
         cfg_files = {k: v for k, v in merged.items() if v is not None}
-        specs = [VMSpec(f"vm{i}", i, services=services, memory_mb=memory_mb) for i in range(1, n + 1)]
+        specs = [
+            VMSpec(f"vm{i}", i, services=services, memory_mb=memory_mb, forwards=forwards) for i in range(1, n + 1)
+        ]
         for a, b in itertools.combinations(specs, 2):
             pa, pb = _free_port(socket.SOCK_DGRAM), _free_port(socket.SOCK_DGRAM)
             a.peers[b.idx] = (pa, pb)
