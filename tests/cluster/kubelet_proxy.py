@@ -2,8 +2,9 @@
 
 Node addresses (192.168.100.<idx>) exist only inside the guests; each guest's kubelet port is
 forwarded to a host loopback port by qemu. kube-apiserver's egress selector (``cluster``
-traffic, ``HTTPConnect`` over a unix socket: its TCP transport insists on TLS) sends ``CONNECT <node-ip>:<port>`` here and this proxy
-splices the connection to the forwarded port. Anything not in the map is refused (403).
+traffic, ``HTTPConnect`` over a unix socket: its TCP transport insists on TLS) sends
+``CONNECT <node-ip>:<port>`` here and this proxy splices the connection to the forwarded port.
+Anything not in the map is refused (403).
 """
 
 from __future__ import annotations
