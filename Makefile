@@ -37,6 +37,7 @@ test-e2e: setup-python
 	$(PY) -m pytest -m e2e tests/e2e
 
 test-cluster: setup-python ## cluster tier: host control plane + 2 VM kubelet nodes, helm install, tests/e2e
+	flock /tmp/nearpath-vm.lock tests/cluster/build
 	flock /tmp/nearpath-vm.lock $(PY) -m tests.cluster.run
 
 lint: setup-python
