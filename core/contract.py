@@ -29,6 +29,8 @@ from nearpath.core.identifiers import (
 # -- the operator ----------------------------------------------------------------------------
 FINALIZER = "nearpath.io/targets"
 """Held by the operator on every VolumeGroup until no node serves it any more."""
+WIPE_FINALIZER = "nearpath.io/wipe"
+"""Held on a VolumeGroup (every CSI-created one) until a target agent erased its disks after deletion."""
 OPERATOR_FIELD_MANAGER = "nearpath-operator"
 """Server-side-apply manager of the operator's status part (conditions, assignments, ...)."""
 OPERATOR_EVENT_COMPONENT = "operator"

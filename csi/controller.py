@@ -353,6 +353,7 @@ class ControllerService(csi_pb2_grpc.ControllerServicer):  # type: ignore[misc]
             o
             for o in self.kube.list_volume_groups(self.namespace)
             if (o.get("metadata", {}).get("labels") or {}).get(CSI_DRIVER_LABEL) == DRIVER_NAME
+            and not o["metadata"].get("deletionTimestamp")  # deleted; held only until its device is erased
         ]
         objs.sort(key=lambda o: str(o["metadata"]["name"]))
         start = 0

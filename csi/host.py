@@ -29,8 +29,8 @@ class Host(Protocol):
         """The file's text, or None when it does not exist."""
         ...
 
-    def write_file(self, path: str, text: str) -> None:
-        """Write ``text`` (atomically for regular files; plainly for /sys attributes)."""
+    def write_file(self, path: str, text: str, mode: int = 0o644) -> None:
+        """Write ``text`` (atomically for regular files, with ``mode``; plainly for /sys attributes)."""
         ...
 
     def remove_file(self, path: str) -> None:
@@ -76,7 +76,7 @@ class LocalHost:
         except (FileNotFoundError, NotADirectoryError):
             return None
 
-    def write_file(self, path: str, text: str) -> None:
+    def write_file(self, path: str, text: str, mode: int = 0o644) -> None:
         if path.startswith("/sys/"):
             with open(path, "w", encoding="utf-8") as f:
                 f.write(text)
@@ -89,7 +89,7 @@ class LocalHost:
                 f.write(text)
                 f.flush()
                 os.fsync(f.fileno())
-            os.chmod(tmp, 0o644)
+            os.chmod(tmp, mode)
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):

@@ -1,5 +1,8 @@
 """open-iscsi (iscsiadm) operations through the core runner.
 
+CHAP secrets never go through argv: iscsiadm creates the records, :mod:`nearpath.csi.node_records`
+writes the credentials into them (mode 0600).
+
 Exit codes iscsiadm documents and we accept where they mean "already so":
 15 ISCSI_ERR_SESS_EXISTS (login when logged in), 21 ISCSI_ERR_NO_OBJS_FOUND (logout or
 delete when there is no session or record).
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 
 from nearpath.core.chap import ChapCredentials
 from nearpath.core.runner import Runner
+from nearpath.csi.node_records import NodeRecords
 
 ISCSIADM = "iscsiadm"
 RC_SESSION_EXISTS = 15
@@ -34,9 +38,10 @@ class NodeSettings:
 
 
 class Iscsiadm:
-    def __init__(self, runner: Runner, timeout: float) -> None:
+    def __init__(self, runner: Runner, timeout: float, records: NodeRecords) -> None:
         self.runner = runner
         self.timeout = timeout
+        self.records = records
 
     def sessions(self) -> list[Session]:
         res = self.runner.run([ISCSIADM, "-m", "session"], timeout=self.timeout, ok_codes=(0, RC_NO_OBJECTS))
@@ -55,10 +60,7 @@ class Iscsiadm:
         else:
             base = [ISCSIADM, "-m", "discoverydb", "-t", "sendtargets", "-p", portal]
             self.runner.run([*base, "-o", "new"], timeout=self.timeout)
-            for key, value in _auth_pairs("discovery.sendtargets.auth", chap):
-                self.runner.run(
-                    [*base, "-o", "update", "-n", key, "-v", value], timeout=self.timeout, secrets=chap.secrets()
-                )
+            self.records.set_discovery_auth(portal, chap)
             res = self.runner.run([*base, "--discover", "-o", "nonpersistent"], timeout=self.timeout)
         iqns = []
         for line in res.stdout.splitlines():
@@ -85,15 +87,13 @@ class Iscsiadm:
         ]
         if chap is None:
             pairs.append(("node.session.auth.authmethod", "None"))
-        else:
-            pairs += _auth_pairs("node.session.auth", chap)
-        secrets = chap.secrets() if chap else []
         for key, value in pairs:
             self.runner.run(
                 [ISCSIADM, "-m", "node", "-T", iqn, "-p", portal, "-o", "update", "-n", key, "-v", value],
                 timeout=self.timeout,
-                secrets=secrets,
             )
+        if chap is not None:
+            self.records.set_node_auth(iqn, portal, chap)
 
     def login(self, iqn: str, portal: str) -> None:
         self.runner.run(
@@ -115,17 +115,6 @@ class Iscsiadm:
             timeout=self.timeout,
             ok_codes=(0, RC_NO_OBJECTS),
         )
-
-
-def _auth_pairs(prefix: str, chap: ChapCredentials) -> list[tuple[str, str]]:
-    pairs = [
-        (f"{prefix}.authmethod", "CHAP"),
-        (f"{prefix}.username", chap.username),
-        (f"{prefix}.password", chap.password),
-    ]
-    if chap.mutual_username:
-        pairs += [(f"{prefix}.username_in", chap.mutual_username), (f"{prefix}.password_in", chap.mutual_password)]
-    return pairs
 
 
 def by_path_link(portal: str, iqn: str, lun: int) -> str:

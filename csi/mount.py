@@ -66,27 +66,28 @@ class Mounter:
         found = [m for m in self.mounts() if m.target == target.rstrip("/") or m.target == target]
         return found[-1] if found else None
 
-    def fs_type(self, device: str) -> str:
-        """The signature on ``device`` ("" when it is empty)."""
+    def signature(self, device: str) -> tuple[str, str]:
+        """The signature on ``device`` and its UUID (("", "") when it is empty)."""
         res = self.runner.run(
-            ["blkid", "-p", "-s", "TYPE", "-s", "PTTYPE", "-o", "export", device],
+            ["blkid", "-p", "-s", "TYPE", "-s", "PTTYPE", "-s", "UUID", "-o", "export", device],
             timeout=self.timeout,
             ok_codes=(0, BLKID_NOTHING_FOUND),
         )
         if res.returncode == BLKID_NOTHING_FOUND:
-            return ""
+            return "", ""
         values = dict(line.split("=", 1) for line in res.stdout.splitlines() if "=" in line)
         if "TYPE" in values:
-            return values["TYPE"]
+            return values["TYPE"], values.get("UUID", "")
         if "PTTYPE" in values:
-            return f"partition table {values['PTTYPE']}"
-        return "unknown"
+            return f"partition table {values['PTTYPE']}", ""
+        return "unknown", ""
 
-    def mkfs(self, device: str, fstype: str) -> None:
+    def mkfs(self, device: str, fstype: str, fs_uuid: str) -> None:
+        """Make a ``fstype`` file system with UUID ``fs_uuid`` (the volume's mark, see volume_ids)."""
         if fstype == "ext4":
-            argv = ["mkfs.ext4", "-q", "-m", "0", "-E", "nodiscard,lazy_itable_init=1", device]
+            argv = ["mkfs.ext4", "-q", "-m", "0", "-U", fs_uuid, "-E", "nodiscard,lazy_itable_init=1", device]
         elif fstype == "xfs":
-            argv = ["mkfs.xfs", "-q", "-K", device]
+            argv = ["mkfs.xfs", "-q", "-K", "-m", f"uuid={fs_uuid}", device]
         else:
             raise InvalidArgument(f"fsType {fstype!r} is not supported (use one of {', '.join(SUPPORTED_FS)})")
         self.runner.run(argv, timeout=self.mkfs_timeout)

@@ -47,7 +47,9 @@ from nearpath.csi.host import FsStats, Host
 from nearpath.csi.iscsi import Iscsiadm, NodeSettings, by_path_link
 from nearpath.csi.mount import SUPPORTED_FS, Mounter
 from nearpath.csi.multipath import Multipath, config_text
+from nearpath.csi.node_records import NodeRecords
 from nearpath.csi.publish_context import PublishContext, TargetPortal
+from nearpath.csi.volume_ids import filesystem_uuid
 
 log = logging.getLogger("nearpath.csi.node")
 
@@ -121,7 +123,7 @@ class NodeOps:
         self.runner = runner
         self.host = host
         self.config = config
-        self.iscsi = Iscsiadm(runner, config.command_timeout)
+        self.iscsi = Iscsiadm(runner, config.command_timeout, NodeRecords(host))
         self.multipath = Multipath(runner, config.command_timeout)
         self.mounter = Mounter(runner, host, config.command_timeout, config.mkfs_timeout)
         self.detacher = Detacher(host, self.iscsi, self.multipath, self.mounter)
@@ -307,12 +309,19 @@ class NodeOps:
             if self.host.realpath(current.source) != self.host.realpath(device):
                 raise FailedPrecondition(f"{state.staging_path} is already a mount of {current.source}")
             return
-        found = self.mounter.fs_type(device)
+        found, fs_uuid = self.mounter.signature(device)
+        wanted_uuid = filesystem_uuid(state.wwid)
         if not found:
-            self.mounter.mkfs(device, state.fs_type)
+            self.mounter.mkfs(device, state.fs_type, wanted_uuid)
         elif found != state.fs_type:
             raise FailedPrecondition(
                 f"volume {state.volume_id} holds {found}, not the requested {state.fs_type}: refusing to format it"
+            )
+        elif fs_uuid != wanted_uuid:
+            # Not made by nearpath for this volume: another tenant's data on a reused device.
+            raise FailedPrecondition(
+                f"volume {state.volume_id} holds a {found} file system nearpath did not create for it "
+                f"(UUID {fs_uuid or 'none'}, expected {wanted_uuid}): refusing to mount it"
             )
         self.host.make_dir(state.staging_path)
         self.mounter.mount(device, state.staging_path, state.fs_type, flags)

@@ -20,6 +20,8 @@ class MemoryHost:
 
     def __init__(self, memory_prefixes: Sequence[str] = ("/",)) -> None:
         self.memory_prefixes = tuple(memory_prefixes)
+        self.modes: dict[str, int] = {}
+        """Mode each in-memory file was last written with."""
         self.real = LocalHost()
         self.files: dict[str, str] = {}
         self.dirs: set[str] = {"/"}
@@ -60,10 +62,11 @@ class MemoryHost:
             return self.real.read_file(path)
         return self.files.get(self._resolve(path))
 
-    def write_file(self, path: str, text: str) -> None:
+    def write_file(self, path: str, text: str, mode: int = 0o644) -> None:
         if not self._mem(path):
-            self.real.write_file(path, text)
+            self.real.write_file(path, text, mode)
             return
+        self.modes[path] = mode
         for suffix, hook in self.write_hooks.items():
             if path.endswith(suffix):
                 hook(path, text)

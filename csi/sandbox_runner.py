@@ -22,6 +22,8 @@ from nearpath.csi.mount import MountEntry
 from nearpath.csi.sandbox_fabric import Fabric, Lun
 from nearpath.csi.sandbox_host import MemoryHost
 
+RECORD_DB = "/etc/iscsi"
+
 
 @dataclass
 class ScsiDisk:
@@ -49,7 +51,7 @@ class SimulatedRunner:
         self.disks: dict[str, ScsiDisk] = {}
         self.maps: dict[str, str] = {}  # wwid -> dm-N
         self.wwids: set[str] = set()
-        self.filesystems: dict[str, str] = {}  # wwid -> fs type
+        self.filesystems: dict[str, str] = {}  # wwid -> "<fs type> <uuid>"
         self._sid = itertools.count(1)
         self._dm = itertools.count(0)
         self._sd = itertools.count(0)
@@ -124,6 +126,8 @@ class SimulatedRunner:
             self.discovery_db.setdefault(portal, {})
             if self._opt(a, "-o") == "update":
                 self.discovery_db[portal][self._opt(a, "-n")] = self._opt(a, "-v")
+            host, _, port = portal.rpartition(":")
+            self._write_record(f"{RECORD_DB}/send_targets/{host},{port}/st_config", self.discovery_db[portal])
             return 0, "", ""
         iqns = self.fabric.offered(portal, self.initiator)
         return 0, "".join(f"{portal},1 {iqn}\n" for iqn in iqns), ""
@@ -133,6 +137,9 @@ class SimulatedRunner:
             return 21, "", "iscsiadm: No records found"
         if key in self.sessions:
             return 15, "", "iscsiadm: session exists"
+        record = self._read_record(self._record_path(key))
+        if record.get("node.session.auth.authmethod") == "CHAP" and not record.get("node.session.auth.password"):
+            return 24, "", "iscsiadm: initiator failed authentication (CHAP without credentials)"
         luns = self.fabric.luns(key[0], self.initiator)
         if not luns:
             return 24, "", "iscsiadm: initiator failed authorization"
@@ -143,20 +150,45 @@ class SimulatedRunner:
 
     def _iscsiadm_record(self, a: list[str], key: tuple[str, str]) -> tuple[int, str, str]:
         op = self._opt(a, "-o")
+        path = self._record_path(key)
         if op == "new":
-            self.records.setdefault(key, {})
+            self.records.setdefault(key, {"node.name": key[0]})
+            self._write_record(path, self.records[key])
             return 0, "New iSCSI node added\n", ""
         if key not in self.records:
             return 21, "", "iscsiadm: No records found"
         if op == "update":
-            self.records[key][self._opt(a, "-n")] = self._opt(a, "-v")
+            self.records[key] = {**self._read_record(path), self._opt(a, "-n"): self._opt(a, "-v")}
+            self._write_record(path, self.records[key])
             return 0, "", ""
         if op == "delete":
             if key in self.sessions:
                 return 6, "", "iscsiadm: session is using the record"
             del self.records[key]
+            self.host.remove_file(path)
             return 0, "", ""
-        return 0, "".join(f"{k} = {v}\n" for k, v in self.records[key].items()), ""
+        shown = {
+            k: "********" if k.endswith(("password", "password_in")) else v for k, v in self._read_record(path).items()
+        }
+        return 0, "".join(f"{k} = {v}\n" for k, v in shown.items()), ""
+
+    # open-iscsi's record files (idbm layout), which nearpath writes CHAP into
+    @staticmethod
+    def _record_path(key: tuple[str, str]) -> str:
+        host, _, port = key[1].rpartition(":")
+        return f"{RECORD_DB}/nodes/{key[0]}/{host},{port},1/default"
+
+    def _write_record(self, path: str, values: Mapping[str, str]) -> None:
+        lines = ["# BEGIN RECORD 2.1.8", *(f"{k} = {v}" for k, v in values.items()), "# END RECORD"]
+        self.host.write_file(path, "\n".join(lines) + "\n", mode=0o600)
+
+    def _read_record(self, path: str) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for line in (self.host.read_file(path) or "").splitlines():
+            key, sep, value = line.partition("=")
+            if sep and not line.startswith("#"):
+                out[key.strip()] = value.strip()
+        return out
 
     def _add_disk(self, iqn: str, portal: str, lun: Lun) -> None:
         index = next(self._sd)
@@ -272,13 +304,19 @@ class SimulatedRunner:
         if wwid is None:
             return 2, "", ""
         fs = self.filesystems.get(wwid)
-        return (0, f"DEVNAME={a[-1]}\nTYPE={fs}\n", "") if fs else (2, "", "")
+        if not fs:
+            return 2, "", ""
+        fs_type, _, fs_uuid = fs.partition(" ")
+        return 0, f"DEVNAME={a[-1]}\nUUID={fs_uuid}\nTYPE={fs_type}\n", ""
 
     def _mkfs(self, a: list[str]) -> tuple[int, str, str]:
         wwid = self._device_wwid(a[-1])
         if wwid is None or not self.host.is_block_device(a[-1]):
             return 1, "", f"{a[-1]}: no such device"
-        self.filesystems[wwid] = a[0].removeprefix("mkfs.")
+        fs_uuid = a[a.index("-U") + 1] if "-U" in a else ""
+        for option in (a[i + 1] for i, arg in enumerate(a[:-1]) if arg == "-m"):
+            fs_uuid = option.removeprefix("uuid=") if option.startswith("uuid=") else fs_uuid
+        self.filesystems[wwid] = f"{a[0].removeprefix('mkfs.')} {fs_uuid}".strip()
         return 0, "", ""
 
     def _blockdev(self, a: list[str]) -> tuple[int, str, str]:
@@ -315,7 +353,7 @@ class SimulatedRunner:
             return 0, "", ""
         fstype = self._opt(a, "-t")
         wwid = self._device_wwid(source)
-        if wwid is None or self.filesystems.get(wwid) != fstype:
+        if wwid is None or self.filesystems.get(wwid, "").split(" ")[0] != fstype:
             return 32, "", f"mount: {target}: wrong fs type, bad option, bad superblock on {source}"
         opts = self._opt(a, "-o")
         ro = "ro" in opts.split(",")

@@ -4,6 +4,9 @@
   name when that is a DNS label (the external-provisioner's ``pvc-<uid>``), otherwise
   ``vol-`` plus 24 hex digits of its SHA-256. One volume = one VolumeGroup with one disk
   named ``data``.
+- file-system UUID: a UUID derived from the disk's WWID (which derives from the VolumeGroup's
+  UID), written by mkfs; NodeStage mounts only a file system carrying its volume's UUID, so a
+  file system left on a reused device by another tenant is never mounted.
 - node id: ``<node name>|<initiator name>``. ControllerPublish receives only the node id,
   and the controller needs the node's initiator name (read from the host by NodeGetInfo) to
   put it on the group's access list, so the node id carries both.
@@ -12,6 +15,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass
 
 from nearpath.core import identifiers as core_ids
@@ -20,6 +24,14 @@ from nearpath.core.errors import InvalidArgument, NotFound
 DISK_NAME = "data"
 NODE_ID_SEPARATOR = "|"
 MAX_NODE_ID_BYTES = 256
+
+
+FS_UUID_NAMESPACE = uuid.UUID("5d6f3c1e-8a43-4b7e-9a57-6e1d0c2b9f10")
+
+
+def filesystem_uuid(wwid: str) -> str:
+    """The UUID nearpath gives the file system of the volume whose disk has ``wwid``."""
+    return str(uuid.uuid5(FS_UUID_NAMESPACE, wwid))
 
 
 def volume_group_name(csi_name: str) -> str:

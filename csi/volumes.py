@@ -25,6 +25,7 @@ from nearpath.core.contract import (
     CSI_PARAMETERS_ANNOTATION,
     CSI_VOLUME_NAME_ANNOTATION,
     DRIVER_NAME,
+    WIPE_FINALIZER,
 )
 from nearpath.core.errors import (
     Aborted,
@@ -79,6 +80,20 @@ def serving_nodes(vg: VolumeGroup) -> list[str]:
     return [a.node for a in vg.status.assignments if (t := vg.status.target(a.node)) is not None and t.ready]
 
 
+def _metadata(ref: VolumeRef, csi_name: str, params: VolumeParams, fs_type: str) -> dict[str, Any]:
+    annotations = {CSI_VOLUME_NAME_ANNOTATION: csi_name, CSI_PARAMETERS_ANNOTATION: params.fingerprint()}
+    if fs_type:
+        annotations[CSI_FS_TYPE_ANNOTATION] = fs_type
+    return {
+        "name": ref.name,
+        "namespace": ref.namespace,
+        "labels": {CSI_DRIVER_LABEL: DRIVER_NAME},
+        "annotations": annotations,
+        # A released device or file is erased before it can be claimed again (target/release.py).
+        "finalizers": [WIPE_FINALIZER],
+    }
+
+
 def manifest(
     ref: VolumeRef,
     csi_name: str,
@@ -115,18 +130,10 @@ def manifest(
     if params.chap_secret_name:
         access["chap"] = {"secretRef": {"name": params.chap_secret_name}, "mutual": params.mutual_chap}
         access["discoveryAuth"] = params.discovery_auth
-    annotations = {CSI_VOLUME_NAME_ANNOTATION: csi_name, CSI_PARAMETERS_ANNOTATION: params.fingerprint()}
-    if fs_type:
-        annotations[CSI_FS_TYPE_ANNOTATION] = fs_type
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,
-        "metadata": {
-            "name": ref.name,
-            "namespace": ref.namespace,
-            "labels": {CSI_DRIVER_LABEL: DRIVER_NAME},
-            "annotations": annotations,
-        },
+        "metadata": _metadata(ref, csi_name, params, fs_type),
         "spec": {
             "disks": [disk],
             "backing": backing,

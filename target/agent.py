@@ -17,6 +17,7 @@ and renews the node's heartbeat Lease from a thread.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -33,7 +34,8 @@ from nearpath.core.contract import target_field_manager, target_iqn, target_leas
 from nearpath.core.errors import NearpathError
 from nearpath.core.kube import KubeApi, Obj
 from nearpath.core.logging import register_secret
-from nearpath.target import devices
+from nearpath.core.runner import HostRunner, Runner
+from nearpath.target import devices, release
 from nearpath.target.confinement import PathPolicy, PathRefused, check_disk_path
 from nearpath.target.converge import ConvergeResult, converge_all, observe
 from nearpath.target.desired import (
@@ -47,6 +49,7 @@ from nearpath.target.desired import (
 )
 from nearpath.target.lio import BackstoreState, LioEdge, TargetState
 from nearpath.target.metrics import TargetMetrics
+from nearpath.target.wipe import WipeResult
 
 log = logging.getLogger("nearpath.target.agent")
 
@@ -93,6 +96,7 @@ class TargetAgent:
         local_directory: str = DEFAULT_LOCAL_DIRECTORY,
         clock: Callable[[], datetime] = utc_now,
         path_policy: PathPolicy | None = None,
+        runner: Runner | None = None,
     ) -> None:
         self.edge = edge
         self.node = node
@@ -104,6 +108,7 @@ class TargetAgent:
         self.local_directory = local_directory
         self.clock = clock
         self.path_policy = path_policy or PathPolicy()
+        self.runner = runner or HostRunner()
         self.lock = threading.RLock()
         """Held while LIO changes (the metrics collector reads under it too)."""
 
@@ -274,7 +279,26 @@ class TargetAgent:
                 log.warning(
                     "could not write status", extra={"vg": f"{report.namespace}/{report.name}", "error": exc.message}
                 )
+        self.release_deleted(kube, objs, labels)
         return reports
+
+    def release_deleted(self, kube: KubeApi, objs: Sequence[Obj], labels: Mapping[str, str]) -> int:
+        """Erase the disks of deleted groups nobody serves any more (target/release.py); how many."""
+        served = {t.iqn for t in self.edge.list_targets()}
+        done = 0
+        for obj in objs:
+            try:
+                vg = parse_volume_group(obj)
+            except NearpathError:
+                continue
+            if not release.due(vg, obj, self.node, labels, served):
+                continue
+            with self.lock:
+                done += release.release(kube, vg, obj, functools.partial(self._erase, vg))
+        return done
+
+    def _erase(self, vg: VolumeGroup) -> list[WipeResult] | None:
+        return release.erase_group(vg, self.node, self.runner, self.prober, self.path_policy)
 
     def _node_labels(self, kube: KubeApi) -> dict[str, str]:
         for node in kube.list_nodes():

@@ -88,26 +88,33 @@ def kubeconfigs(
     out = tmp_path_factory.mktemp("sa-kubeconfigs")
     paths: dict[str, Path] = {}
     for component, sa in SA.items():
-        token = kubectl("-n", NAMESPACE, "create", "token", sa, "--duration=30m")
-        assert token.returncode == 0, f"TokenRequest for {sa}: {token.stderr}"
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": "t",
-                    "cluster": {"server": control_plane.url, "certificate-authority": str(control_plane.ca_cert)},
-                }
-            ],
-            "users": [{"name": sa, "user": {"token": token.stdout.strip()}}],
-            "contexts": [{"name": "t", "context": {"cluster": "t", "user": sa, "namespace": NAMESPACE}}],
-            "current-context": "t",
-        }
-        path = out / f"{component}.json"
-        path.write_text(json.dumps(config))
-        path.chmod(0o600)
-        paths[component] = path
+        token = _token(kubectl, sa, "node-0" if component == "target" else None)
+        paths[component] = _kubeconfig(control_plane, out / f"{component}.json", sa, token)
     return paths
+
+
+def _kubeconfig(control_plane: ControlPlane, path: Path, sa: str, token: str) -> Path:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "t", "cluster": {"server": control_plane.url, "certificate-authority": str(control_plane.ca_cert)}}
+        ],
+        "users": [{"name": sa, "user": {"token": token}}],
+        "contexts": [{"name": "t", "context": {"cluster": "t", "user": sa, "namespace": NAMESPACE}}],
+        "current-context": "t",
+    }
+    path.write_text(json.dumps(config))
+    path.chmod(0o600)
+    return path
+
+
+def _token(kubectl: Kubectl, sa: str, node: str | None) -> str:
+    """A TokenRequest token; bound to ``node`` like an agent pod's (it then carries the node-name claim)."""
+    bound = ["--bound-object-kind=Node", f"--bound-object-name={node}"] if node else []
+    token = kubectl("-n", NAMESPACE, "create", "token", sa, "--duration=30m", *bound)
+    assert token.returncode == 0, f"TokenRequest for {sa}: {token.stderr}"
+    return str(token.stdout.strip())
 
 
 def can_i(
@@ -175,7 +182,7 @@ class Caller:
 
     def refused(self, method: str, path: str, body: Any = None, content_type: str = "application/json") -> None:
         status, answer = self.call(method, path, body, content_type)
-        assert status == 403, f"{method} {path}: expected 403 Forbidden, got HTTP {status} {str(answer)[:300]}"
+        assert status == 403, f"{method} {path}: expected 403 Forbidden, got HTTP {status} {str(answer)[:3000]}"
 
 
 @pytest.fixture(scope="module")
@@ -474,3 +481,49 @@ def test_confined_secret_access(kubectl: Kubectl, control_plane: ControlPlane, i
         other = kubectl("auth", "can-i", "get", "secrets", "-n", "default", f"--as={who}")
         assert allowed.stdout.strip() == "yes", allowed.stderr
         assert other.stdout.strip() == "no", other.stderr
+
+
+# ---- the agent admission policy: one node's agent cannot steer another node ------------------
+def test_agent_token_confined_to_its_own_node(
+    control_plane: ControlPlane, kubectl: Kubectl, callers: dict[str, Caller], tmp_path: Path
+) -> None:
+    """Agent A (token bound to node-0) is refused node-1's status entry and Lease, and any change to
+    a VolumeGroup but removing the wipe finalizer of a deleted one; agent B (node-1) may write its own."""
+    callers["csi-controller"].ok("POST", VGS, vg_manifest("vg-fence"))
+    a = callers["target"]
+    token_b = _token(kubectl, SA["target"], "node-1")
+    b = Caller(control_plane, _kubeconfig(control_plane, tmp_path / "b.json", SA["target"], token_b))
+
+    def entry(node: str) -> dict[str, Any]:
+        iqn = f"iqn.2025-11.io.nearpath:rbac-vgs:vg-fence:{node}"
+        return {"node": node, "iqn": iqn, "portals": ["10.0.0.10:3260"], "devicesPresent": True, "ready": True}
+
+    def status_path(node: str) -> str:
+        return f"{VGS}/vg-fence/status?fieldManager=nearpath-target%2F{node}&force=true"
+
+    a.ok("PATCH", status_path("node-0"), status_apply("vg-fence", {"targets": [entry("node-0")]}), APPLY)
+    a.refused("PATCH", status_path("node-1"), status_apply("vg-fence", {"targets": [entry("node-1")]}), APPLY)
+    b.ok("PATCH", status_path("node-1"), status_apply("vg-fence", {"targets": [entry("node-1")]}), APPLY)
+    # A's own manager, but rewriting B's entry or the operator's assignments: refused too.
+    forged = {**entry("node-1"), "ready": False}
+    a.refused("PATCH", status_path("node-0"), status_apply("vg-fence", {"targets": [entry("node-0"), forged]}), APPLY)
+    steal = {"assignments": [{"node": "node-0", "aluaState": "active-optimized", "portGroupId": 2}]}
+    a.refused("PATCH", status_path("node-0"), status_apply("vg-fence", steal), APPLY)
+    stored = a.ok("GET", f"{VGS}/vg-fence")
+    assert {t["node"]: t["ready"] for t in stored["status"]["targets"]} == {"node-0": True, "node-1": True}
+    labels = {"nearpath.io/role": "target", "nearpath.io/node": "node-1"}
+    lease_b = f"{LEASES}/nearpath-target-node-1?fieldManager=nearpath-target&force=true"
+    a.refused("PATCH", lease_b, lease_apply("nearpath-target-node-1", "node-1", labels), APPLY)
+    b.ok("PATCH", lease_b, lease_apply("nearpath-target-node-1", "node-1", labels), APPLY)
+    # finalizers: only removing nearpath.io/wipe, only once the group is deleted
+    a.refused("PATCH", f"{VGS}/vg-fence", {"metadata": {"finalizers": ["nearpath.io/wipe"]}}, MERGE)
+    held = vg_manifest("vg-wiped")
+    held["metadata"]["finalizers"] = ["nearpath.io/wipe", "example.com/keep"]
+    callers["csi-controller"].ok("POST", VGS, held)
+    a.refused("PATCH", f"{VGS}/vg-wiped", {"metadata": {"finalizers": ["example.com/keep"]}}, MERGE)  # not deleted
+    callers["csi-controller"].ok("DELETE", f"{VGS}/vg-wiped")
+    a.refused("PATCH", f"{VGS}/vg-wiped", {"metadata": {"finalizers": ["nearpath.io/wipe"]}}, MERGE)  # wrong one
+    a.ok("PATCH", f"{VGS}/vg-wiped", {"metadata": {"finalizers": ["example.com/keep"]}}, MERGE)
+    unbound_token = _token(kubectl, SA["target"], None)
+    unbound = Caller(control_plane, _kubeconfig(control_plane, tmp_path / "u.json", SA["target"], unbound_token))
+    unbound.refused("PATCH", status_path("node-0"), status_apply("vg-fence", {"targets": []}), APPLY)

@@ -7,7 +7,7 @@ import json
 import grpc
 import pytest
 
-from nearpath.core.contract import CSI_VOLUME_NAME_ANNOTATION, TOPOLOGY_KEY
+from nearpath.core.contract import CSI_VOLUME_NAME_ANNOTATION, TOPOLOGY_KEY, WIPE_FINALIZER
 from nearpath.core.fake_kube import FakeKube
 from nearpath.csi.controller import ControllerService
 from nearpath.csi.proto import csi_pb2
@@ -199,8 +199,10 @@ def test_publish_adds_initiator_attachment_and_context(
         csi_pb2.ControllerUnpublishVolumeRequest(volume_id=vid, node_id=f"node-a|{IQN_A}"), ctx
     )
     controller.DeleteVolume(csi_pb2.DeleteVolumeRequest(volume_id=vid), ctx)
-    assert kube.get_volume_group(NS, "pvc-1") is None
-    controller.DeleteVolume(csi_pb2.DeleteVolumeRequest(volume_id=vid), ctx)  # already gone: OK
+    held = kube.get_volume_group(NS, "pvc-1")  # until an agent erased the device (target/release.py)
+    assert held is not None and held["metadata"]["deletionTimestamp"], held
+    assert held["metadata"]["finalizers"] == [WIPE_FINALIZER]
+    controller.DeleteVolume(csi_pb2.DeleteVolumeRequest(volume_id=vid), ctx)  # deletion pending: OK
 
 
 def test_publish_not_found_cases(controller: ControllerService, ctx: FakeContext) -> None:

@@ -3,11 +3,13 @@ and whole life cycles over the simulated host (sandbox)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import grpc
 import pytest
 
 from nearpath.core.chap import ChapCredentials
-from nearpath.core.errors import CleanupFailed, CommandFailed, ErrorKind
+from nearpath.core.errors import CleanupFailed, CommandFailed, ErrorKind, FailedPrecondition
 from nearpath.core.fake_runner import FakeRunner
 from nearpath.csi.mount import MountEntry
 from nearpath.csi.node import NodeService
@@ -15,6 +17,7 @@ from nearpath.csi.node_ops import NodeConfig, NodeOps, StageRequest
 from nearpath.csi.proto import csi_pb2
 from nearpath.csi.publish_context import PublishContext, TargetPortal
 from nearpath.csi.sandbox import Lun, MemoryHost, Sandbox, StaticFabric
+from nearpath.csi.volume_ids import filesystem_uuid
 from tests.unit.csi.conftest import Aborted, FakeContext, block_cap, mount_cap
 
 pytestmark = pytest.mark.unit
@@ -32,6 +35,7 @@ PUBLISH = PublishContext(
     size_bytes=1 << 30,
 )
 CONFIG = NodeConfig(node_name="node-a")
+FS_UUID = filesystem_uuid(WWID)
 ISCSI_SETTINGS = [
     ("node.startup", "manual"),
     ("node.session.timeo.replacement_timeout", "0"),
@@ -65,6 +69,22 @@ def remove_map(host: MemoryHost) -> None:
         host.files.pop(f"/sys/block/dm-3/slaves/{dev}", None)
 
 
+def record_file(iqn: str, portal: str) -> str:
+    ip, _, port = portal.rpartition(":")
+    return f"/etc/iscsi/nodes/{iqn}/{ip},{port},1/default"
+
+
+def _creates_record(host: MemoryHost, iqn: str, portal: str) -> Callable[[list[str]], tuple[int, str, str]]:
+    """``iscsiadm -o new`` writes the node record file (open-iscsi's idbm layout)."""
+
+    def respond(_argv: list[str]) -> tuple[int, str, str]:
+        text = f"# BEGIN RECORD 2.1.8\nnode.name = {iqn}\nnode.session.auth.authmethod = None\n# END RECORD\n"
+        host.write_file(record_file(iqn, portal), text, mode=0o600)
+        return 0, "New iSCSI node added\n", ""
+
+    return respond
+
+
 def scripted_runner(host: MemoryHost) -> FakeRunner:
     runner = FakeRunner(strict=True)
     runner.on("iscsiadm", "-m", "session", rc=21)
@@ -82,6 +102,9 @@ def scripted_runner(host: MemoryHost) -> FakeRunner:
         stdout=f"{REMOTE_PORTAL},1 {REMOTE_IQN}\n",
     )
     for iqn, portal in ((LOCAL_IQN, LOCAL_PORTAL), (REMOTE_IQN, REMOTE_PORTAL)):
+        runner.on(
+            "iscsiadm", "-m", "node", "-T", iqn, "-p", portal, "-o", "new", respond=_creates_record(host, iqn, portal)
+        )
         runner.on("iscsiadm", "-m", "node", "-T", iqn, "-p", portal, "--login")
         runner.on("iscsiadm", "-m", "node", "-T", iqn, "-p", portal, "-o")
         runner.on("iscsiadm", "-m", "node", "-T", iqn, "-p", portal, "--logout")
@@ -138,8 +161,8 @@ def test_stage_command_sequence_local_path_first() -> None:
         ["multipath", "-a", WWID],
         ["multipathd", "add", "path", "sdb"],
         ["multipathd", "add", "path", "sdc"],
-        ["blkid", "-p", "-s", "TYPE", "-s", "PTTYPE", "-o", "export", f"/dev/mapper/{WWID}"],
-        ["mkfs.ext4", "-q", "-m", "0", "-E", "nodiscard,lazy_itable_init=1", f"/dev/mapper/{WWID}"],
+        ["blkid", "-p", "-s", "TYPE", "-s", "PTTYPE", "-s", "UUID", "-o", "export", f"/dev/mapper/{WWID}"],
+        ["mkfs.ext4", "-q", "-m", "0", "-U", FS_UUID, "-E", "nodiscard,lazy_itable_init=1", f"/dev/mapper/{WWID}"],
         ["mount", "-t", "ext4", f"/dev/mapper/{WWID}", "/stage/vg"],
     ]
     conf = host.read_file("/etc/multipath/conf.d/nearpath.conf") or ""
@@ -148,23 +171,40 @@ def test_stage_command_sequence_local_path_first() -> None:
     assert all(c.timeout > 0 for c in runner.calls)
 
 
-def test_stage_with_chap_masks_and_passes_secrets() -> None:
+def test_chap_secrets_never_reach_argv_and_land_in_the_record_file() -> None:
     host = seeded_host()
     runner = scripted_runner(host)
     publish = PublishContext(targets=PUBLISH.targets[1:], lun=0, wwid=WWID, size_bytes=1 << 30, chap="mutual")
     chap = ChapCredentials("user", "s3cret-passw0rd", "tgt", "mutual-passw0rd")
     NodeOps(runner, host, CONFIG).stage(StageRequest(VID, "/stage/vg", publish, block=True, chap=chap))
-    updates = [c for c in runner.calls if "-n" in c.argv and "auth" in c.argv[c.argv.index("-n") + 1]]
-    keys = [c.argv[c.argv.index("-n") + 1] for c in updates]
-    assert keys == [
-        "node.session.auth.authmethod",
-        "node.session.auth.username",
-        "node.session.auth.password",
-        "node.session.auth.username_in",
-        "node.session.auth.password_in",
+    for call in runner.calls:
+        assert not any(secret in arg for arg in call.argv for secret in ("s3cret-passw0rd", "mutual-passw0rd")), call
+    path = record_file(LOCAL_IQN, LOCAL_PORTAL)
+    lines = (host.read_file(path) or "").splitlines()
+    assert lines[-1] == "# END RECORD"
+    assert [line for line in lines if ".auth." in line] == [
+        "node.session.auth.authmethod = CHAP",
+        "node.session.auth.username = user",
+        "node.session.auth.password = s3cret-passw0rd",
+        "node.session.auth.username_in = tgt",
+        "node.session.auth.password_in = mutual-passw0rd",
     ]
-    assert all(set(c.secrets) == {"s3cret-passw0rd", "mutual-passw0rd"} for c in updates)
+    assert host.modes[path] == 0o600
+    node = ["iscsiadm", "-m", "node", "-T", LOCAL_IQN, "-p", LOCAL_PORTAL]
+    assert runner.argvs().index([*node, "--login"]) > runner.argvs().index([*node, "-o", "new"])
     assert not runner.commands("blkid") and not runner.commands("mount")  # raw block: no file system
+
+
+def test_chap_without_a_record_fails_instead_of_logging_in_without_it() -> None:
+    host = seeded_host()
+    runner = FakeRunner().on("iscsiadm", "-m", "discovery", stdout=f"{LOCAL_PORTAL},1 {LOCAL_IQN}\n")
+    runner.on("iscsiadm")  # -o new "succeeds" but writes no record
+    publish = PublishContext(targets=PUBLISH.targets[1:], lun=0, wwid=WWID, size_bytes=1 << 30, chap="normal")
+    with pytest.raises(FailedPrecondition, match="no open-iscsi node record"):
+        NodeOps(runner, host, CONFIG).stage(
+            StageRequest(VID, "/stage/vg", publish, block=True, chap=ChapCredentials("user", "s3cret-passw0rd"))
+        )
+    assert not [a for a in runner.argvs() if "--login" in a]
 
 
 def test_unstage_safe_order() -> None:
@@ -416,7 +456,7 @@ def test_full_life_cycle_leaves_nothing_behind_ten_times() -> None:
             "mounts": [],
             "wwids": [],
         }
-    assert box.runner.commands("mkfs.xfs") == [["mkfs.xfs", "-q", "-K", f"/dev/mapper/{WWID}"]]  # formatted once
+    assert box.runner.commands("mkfs.xfs") == [["mkfs.xfs", "-q", "-K", "-m", f"uuid={FS_UUID}", f"/dev/mapper/{WWID}"]]
 
 
 def test_stage_at_another_path_is_failed_precondition() -> None:
@@ -490,6 +530,17 @@ def test_existing_other_filesystem_is_not_formatted() -> None:
     box.runner.filesystems[WWID] = "ext4"
     assert code(node_service(box).NodeStageVolume, stage_req()) is grpc.StatusCode.FAILED_PRECONDITION
     assert not box.runner.commands("mkfs.xfs")
+
+
+def test_a_file_system_nearpath_did_not_make_for_this_volume_is_never_mounted() -> None:
+    """C3: a reused device still carrying the previous tenant's file system (same type)."""
+    box = sandbox_with_targets()
+    box.runner.filesystems[WWID] = "xfs 0b5c8e9e-1111-4222-8333-944455556666"
+    assert code(node_service(box).NodeStageVolume, stage_req()) is grpc.StatusCode.FAILED_PRECONDITION
+    assert not box.runner.commands("mkfs.xfs") and not box.runner.commands("mount")
+    box.runner.filesystems[WWID] = f"xfs {FS_UUID}"  # the volume's own file system (a restage)
+    assert node_service(box).NodeStageVolume(stage_req(), FakeContext()) is not None
+    assert box.runner.commands("mount")
 
 
 def test_expand_grows_to_new_size_in_sandbox() -> None:
