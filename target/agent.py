@@ -49,7 +49,7 @@ from nearpath.target.desired import (
 )
 from nearpath.target.lio import BackstoreState, LioEdge, TargetState
 from nearpath.target.metrics import TargetMetrics
-from nearpath.target.wipe import WipeResult
+from nearpath.target.wipe import FULL_ZERO_LIMIT, WipeResult
 
 log = logging.getLogger("nearpath.target.agent")
 
@@ -97,6 +97,7 @@ class TargetAgent:
         clock: Callable[[], datetime] = utc_now,
         path_policy: PathPolicy | None = None,
         runner: Runner | None = None,
+        full_zero_limit: int = FULL_ZERO_LIMIT,
     ) -> None:
         self.edge = edge
         self.node = node
@@ -109,6 +110,7 @@ class TargetAgent:
         self.clock = clock
         self.path_policy = path_policy or PathPolicy()
         self.runner = runner or HostRunner()
+        self.full_zero_limit = full_zero_limit
         self.lock = threading.RLock()
         """Held while LIO changes (the metrics collector reads under it too)."""
 
@@ -298,7 +300,7 @@ class TargetAgent:
         return done
 
     def _erase(self, vg: VolumeGroup) -> list[WipeResult] | None:
-        return release.erase_group(vg, self.node, self.runner, self.prober, self.path_policy)
+        return release.erase_group(vg, self.node, self.runner, self.prober, self.path_policy, self.full_zero_limit)
 
     def _node_labels(self, kube: KubeApi) -> dict[str, str]:
         for node in kube.list_nodes():

@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         metrics=metrics,
         manage_discovery_auth=settings.manage_discovery_auth,
         local_directory=settings.local_directory,
+        full_zero_limit=settings.full_zero_limit_bytes,
         path_policy=PathPolicy(tuple(settings.allowed_path_prefixes), HostView(proc=Path(settings.host_proc))),
     )
     try:

@@ -20,7 +20,7 @@ from nearpath.core.kube import KubeApi, Obj
 from nearpath.core.runner import Runner
 from nearpath.target.confinement import PathPolicy, PathRefused, check_disk_path
 from nearpath.target.desired import DeviceFacts, disk_paths
-from nearpath.target.wipe import WipeResult, remove_local_file, wipe_device
+from nearpath.target.wipe import FULL_ZERO_LIMIT, WipeResult, remove_local_file, wipe_device
 
 log = logging.getLogger("nearpath.target.release")
 
@@ -44,6 +44,7 @@ def erase_group(
     runner: Runner,
     prober: Callable[[str], DeviceFacts],
     policy: PathPolicy,
+    full_zero_limit: int = FULL_ZERO_LIMIT,
 ) -> list[WipeResult] | None:
     """Erase every disk of ``vg`` on this node; None when this node cannot (see the module)."""
     results: list[WipeResult] = []
@@ -63,7 +64,7 @@ def erase_group(
             log.info("disk not on this node; another node erases it", extra={"vg": vg.key, "path": path})
             return None
         elif facts.is_block:
-            results.append(wipe_device(runner, path, facts.size_bytes, policy.host))
+            results.append(wipe_device(runner, path, facts.size_bytes, policy.host, full_zero_limit))
         else:
             os.truncate(path, 0)  # an admin-provided file: drop every block, keep the size
             os.truncate(path, facts.size_bytes)

@@ -49,6 +49,14 @@ class TargetSettings(MetricsSettings):
             "(JSON list in NEARPATH_ALLOWED_PATH_PREFIXES; chart: security.allowedPathPrefixes)."
         ),
     )
+    full_zero_limit_bytes: int = Field(
+        64 << 30,
+        ge=0,
+        description=(
+            "Released block devices up to this size are zeroed whole even without WRITE ZEROES offload; "
+            "larger ones without it get wipefs + zeroed first/last MiB (target/wipe.py)."
+        ),
+    )
     host_proc: str = Field(
         "/proc",
         description="The host's /proc (its 1/mountinfo and swaps tell which devices are in use); chart: /host/proc.",

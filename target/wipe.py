@@ -7,15 +7,17 @@ go away and its device become claimable.
 
 What "erase" means, per kind (the choice is logged with the time it took):
 
-- block device whose queue advertises WRITE ZEROES (``write_zeroes_max_bytes > 0``):
-  ``blkdiscard --zeroout`` over the whole device -- every block reads back as zeros, usually
-  at the speed of an UNMAP on thin or SSD-backed LUNs;
-- any other block device: ``wipefs --all`` (every file-system, RAID and partition-table
-  signature), then zeros over the first and the last MiB (``dd``, flushed); a discard
-  (``blkdiscard``) is tried first where supported. The middle of such a device is not zeroed:
-  a raw-block consumer of the next volume could read old blocks there. NodeStage never mounts a
-  file system it did not create for its volume (file-system UUID), so file-system consumers
-  never see them;
+- block device: ``blkdiscard --zeroout`` over the whole device (BLKZEROOUT: every block reads
+  back as zeros). Where the queue advertises WRITE ZEROES (``write_zeroes_max_bytes > 0``) the
+  device does it itself, usually at UNMAP speed on thin or SSD-backed LUNs; elsewhere the
+  kernel writes zero pages, at the device's write speed;
+- a block device without WRITE ZEROES larger than ``full_zero_limit`` (setting
+  ``NEARPATH_FULL_ZERO_LIMIT_BYTES``, default 64 GiB, where writing zeros would take hours):
+  ``wipefs --all`` (every file-system, RAID and partition-table signature), then zeros over the
+  first and the last MiB (``dd``, flushed), after a discard (``blkdiscard``) where supported.
+  The middle of such a device is not zeroed: a raw-block consumer of the next volume could read
+  old blocks there. NodeStage never mounts a file system it did not create for its volume
+  (file-system UUID), so file-system consumers never see them;
 - a `local` sparse file the agent created: unlinked, and the group's directory removed.
 """
 
@@ -34,6 +36,7 @@ from nearpath.target.confinement import HostView
 log = logging.getLogger("nearpath.target.wipe")
 
 MIB = 1 << 20
+FULL_ZERO_LIMIT = 64 << 30
 WIPE_TIMEOUT_SECONDS = 3600.0
 SHORT_TIMEOUT_SECONDS = 120.0
 
@@ -45,14 +48,17 @@ class WipeResult:
     seconds: float
 
 
-def wipe_device(runner: Runner, path: str, size_bytes: int, host: HostView) -> WipeResult:
+def wipe_device(
+    runner: Runner, path: str, size_bytes: int, host: HostView, full_zero_limit: int = FULL_ZERO_LIMIT
+) -> WipeResult:
     """Erase block device ``path`` (``size_bytes`` long) as the module says; raises CommandError."""
     started = time.monotonic()
     name = Path(os.path.realpath(path)).name
     queue = _queue(host.sys_block, name)
-    if _read_int(queue / "write_zeroes_max_bytes") > 0:
+    offloaded = _read_int(queue / "write_zeroes_max_bytes") > 0
+    if offloaded or size_bytes <= full_zero_limit:
         runner.run(["blkdiscard", "--zeroout", path], timeout=WIPE_TIMEOUT_SECONDS)
-        method = "blkdiscard --zeroout"
+        method = "blkdiscard --zeroout" + ("" if offloaded else " (zero pages)")
     else:
         method = "wipefs + zero first/last MiB"
         if _read_int(queue / "discard_max_bytes") > 0:

@@ -42,12 +42,20 @@ def test_write_zeroes_capable_device_is_zeroed_whole(tmp_path: Path) -> None:
     assert result.method == "blkdiscard --zeroout"
 
 
+def test_a_small_device_without_write_zeroes_is_still_zeroed_whole(tmp_path: Path) -> None:
+    host = HostView(sys_block=_sys_block(tmp_path, "vdr", 0, 0))
+    runner = FakeRunner(strict=True).on("blkdiscard", "--zeroout")
+    result = wipe_device(runner, "/dev/vdr", 64 * MIB, host)
+    assert runner.argvs() == [["blkdiscard", "--zeroout", "/dev/vdr"]]
+    assert result.method == "blkdiscard --zeroout (zero pages)"
+
+
 @pytest.mark.parametrize(("discard", "first"), [(0, "wipefs"), (1 << 30, "blkdiscard")])
 def test_other_devices_lose_signatures_and_both_ends(tmp_path: Path, discard: int, first: str) -> None:
     host = HostView(sys_block=_sys_block(tmp_path, "vdq", 0, discard))
     runner = FakeRunner(strict=True).on("blkdiscard").on("wipefs").on("dd")
     size = 64 * MIB
-    result = wipe_device(runner, "/dev/vdq", size, host)
+    result = wipe_device(runner, "/dev/vdq", size, host, full_zero_limit=size - 1)
     argvs = runner.argvs()
     assert argvs[0][0] == first
     assert ["wipefs", "--all", "--force", "/dev/vdq"] in argvs
@@ -116,7 +124,7 @@ def test_shared_device_is_erased_through_the_runner_and_refused_paths_never(volu
     kube.add_node(NODE, {})
     runner = FakeRunner(strict=True).on("blkdiscard").on("wipefs").on("dd")
     agent = _agent(lio, volumes, runner)
-    agent.prober = lambda path: DeviceFacts(True, True, 64 * MIB)
+    agent.prober = lambda path: DeviceFacts(True, True, 128 << 30)  # big, no WRITE ZEROES: quick erase
     shared = vg_obj("shared", "tenant", disks=[{"name": "d", "size": "4Mi", "source": {"path": "/dev/disk/by-id/x"}}])
     hostile = vg_obj("hostile", "tenant", disks=[{"name": "d", "size": "4Mi", "source": {"path": "/dev/sda"}}])
     for obj in (shared, hostile):
@@ -137,7 +145,7 @@ def test_a_failed_erase_keeps_the_finalizer(volumes: Path) -> None:
     kube.add_node(NODE, {})
     runner = FakeRunner(strict=True).on("blkdiscard", rc=1).on("wipefs", rc=1).on("dd")
     agent = _agent(lio, volumes, runner)
-    agent.prober = lambda path: DeviceFacts(True, True, 64 * MIB)
+    agent.prober = lambda path: DeviceFacts(True, True, 128 << 30)
     obj = vg_obj("stuck", "tenant", disks=[{"name": "d", "size": "4Mi", "source": {"path": "/dev/disk/by-id/x"}}])
     obj["metadata"]["finalizers"] = [WIPE_FINALIZER]
     obj["status"]["assignments"] = []
