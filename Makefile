@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export NEARPATH_CACHE ?= $(HOME)/.cache/nearpath
 RUNS ?= 1
 
-.PHONY: setup setup-python setup-testbeds test test-unit test-control-plane test-vm test-e2e test-cluster \
+.PHONY: setup setup-python setup-testbeds test test-all test-unit test-control-plane test-vm test-e2e test-cluster \
 	    lint crds crds-check sanity chart-check bench-failover bench-operator clean
 
 setup: setup-python setup-testbeds ## everything the tests need (idempotent)
@@ -20,6 +20,9 @@ $(VENV)/.installed: pyproject.toml
 
 setup-testbeds: setup-python
 	bash tools/setup-testbeds
+
+test-all: setup-python ## every tier and every scenario, including the long ones marked `full`
+	NEARPATH_FULL=1 NEARPATH_CLUSTER=$${NEARPATH_CLUSTER:-1} bash tools/run-tests
 
 test: setup-python ## the README's test command: tiers 1-2 always, 3-4 when they can run
 	bash tools/run-tests
