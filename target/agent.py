@@ -200,8 +200,6 @@ class TargetAgent:
             message = result.errors.get(vg.key) or obs.message
             if vg.key in result.warnings:
                 message = f"{message}; {result.warnings[vg.key]}"
-            if plan.desired.source_cidrs:
-                message += "; sourceCidrs are not enforced by the target agent (see README)"
             entry = entry.model_copy(
                 update={
                     "ready": obs.ready and vg.key not in result.errors,

@@ -154,7 +154,6 @@ def desired_target(
         portals=tuple(sorted(set(portals))),
         tpg_attributes=tpg_attributes,
         discovery_auth=chap if vg.spec.access.discovery_auth and chap.enabled else None,
-        source_cidrs=tuple(vg.spec.access.source_cidrs or ()),
     )
 
 

@@ -142,7 +142,6 @@ class DesiredTarget:
     tpg_attributes: tuple[tuple[str, str], ...]
     discovery_auth: ChapCredentials | None = None
     """Credentials for SendTargets discovery if the group asks for discovery authentication."""
-    source_cidrs: tuple[str, ...] = ()
 
     def secrets(self) -> list[str]:
         out = [s for acl in self.acls for s in acl.chap.secrets()]

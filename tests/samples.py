@@ -61,7 +61,6 @@ SHARED = _vg(
         "placement": {"nodes": ["node-a", "node-b", "node-c"], "preferredNode": "node-b"},
         "access": {
             "initiators": ["iqn.1994-05.com.redhat:kubevirt-host1", "eui.02004567A425678D"],
-            "sourceCidrs": ["192.168.10.0/24", "fd00::/64"],
             "chap": {"secretRef": {"name": "vm-disks-chap"}, "mutual": True},
             "discoveryAuth": True,
         },
@@ -158,11 +157,6 @@ INVALID_SAMPLES: list[Sample] = [
     Sample("shared-without-source", _mutate(SHARED, _set("spec.disks.1.source", _DELETE)), "spec.disks"),
     Sample("no-disks", _mutate(LOCAL, _set("spec.disks", [])), "spec.disks"),
     Sample("disk-name-not-dns-label", _mutate(LOCAL, _set("spec.disks.0.name", "Data_1")), "spec.disks[0].name"),
-    Sample(
-        "bad-cidr",
-        _mutate(SHARED, _set("spec.access.sourceCidrs", ["10.0.0.300/24"])),
-        "spec.access.sourceCidrs[0]",
-    ),
     Sample(
         "discovery-auth-without-chap",
         _mutate(LOCAL, _set("spec.access.discoveryAuth", True)),

@@ -6,7 +6,6 @@ CEL rule) the CRD generator writes, so the API server and the code reject the sa
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -86,23 +85,5 @@ DiskPath = Annotated[
         min_length=2,
         max_length=paths.MAX_PATH_LENGTH,
         json_schema_extra={"pattern": paths.PATH_PATTERN},
-    ),
-]
-
-
-def _check_cidr(value: str) -> str:
-    try:
-        ipaddress.ip_network(value, strict=True)
-    except ValueError as exc:
-        raise ValueError(f"{value!r} is not a CIDR such as 10.0.0.0/24: {exc}") from exc
-    return value
-
-
-Cidr = Annotated[
-    str,
-    AfterValidator(_check_cidr),
-    Field(
-        max_length=64,
-        json_schema_extra={"x-kubernetes-validations": [cel("isCIDR(self)", "must be a CIDR such as 10.0.0.0/24")]},
     ),
 ]

@@ -18,7 +18,7 @@ from pydantic import (
 
 from nearpath.core import identifiers as ids
 from nearpath.core import paths
-from nearpath.core.api.fields import ApiModel, Cidr, DiskPath, DnsLabel, InitiatorName, NodeName, Quantity, cel
+from nearpath.core.api.fields import ApiModel, DiskPath, DnsLabel, InitiatorName, NodeName, Quantity, cel
 from nearpath.core.quantity import MI, parse_bytes
 
 GROUP = "nearpath.io"
@@ -230,12 +230,6 @@ class Access(ApiModel):
             "Initiator names (iqn., eui. or naa.) allowed to log in and see the disks. Any other "
             "initiator is refused. The CSI driver adds and removes the nodes it attaches to."
         ),
-        json_schema_extra={"x-kubernetes-list-type": "set"},
-    )
-    source_cidrs: list[Cidr] | None = Field(
-        None,
-        max_length=32,
-        description="If set, only initiators connecting from these networks are served.",
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
     chap: Chap | None = Field(None, description="CHAP authentication for sessions.")
