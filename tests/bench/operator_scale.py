@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,8 +20,9 @@ from typing import Any
 
 from nearpath.core.kube import ClusterKube
 from tests.controlplane.cluster import ControlPlane
-from tests.controlplane.helpers import load_crd, start_nearpath
+from tests.controlplane.helpers import load_crd
 from tests.support.agents import FakeAgents
+from tests.support.processes import start_nearpath
 
 NAMESPACE = "bench"
 NODES = ["node-0", "node-1"]
@@ -84,7 +83,7 @@ def run(count: int, workers: int, timeout_s: float) -> int:
         agents.heartbeat()
         log_path = cp.workdir / "logs" / "operator-bench.log"
         env = {"NEARPATH_WORKERS": str(workers), "NEARPATH_LOG_LEVEL": "warning"}
-        proc = start_nearpath(["operator", f"--kubeconfig={cp.kubeconfig}", "--standalone"], log_path, env)
+        proc = start_nearpath("operator", ["operator", f"--kubeconfig={cp.kubeconfig}", "--standalone"], log_path, env)
         try:
             time.sleep(2)  # operator startup (imports, first listing) is not part of the measurement
             baseline = vm_hwm_mb(proc.pid)
@@ -103,8 +102,8 @@ def run(count: int, workers: int, timeout_s: float) -> int:
                 if ready == count:
                     break
                 agents.sync(objs)
-                if proc.poll() is not None:
-                    raise SystemExit(f"operator exited ({proc.returncode}); see {log_path}")
+                if not proc.running():
+                    raise SystemExit(f"operator exited ({proc.popen.returncode}); see {log_path}")
             wall = time.monotonic() - started
             peak = vm_hwm_mb(proc.pid)
             print(
@@ -123,12 +122,7 @@ def run(count: int, workers: int, timeout_s: float) -> int:
             )
             return 0 if ready == count else 1
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+            proc.terminate(grace_s=30)
 
 
 def main() -> int:

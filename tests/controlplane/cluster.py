@@ -20,22 +20,19 @@ certificate carries SAN IPs 127.0.0.1 and 10.0.2.2; see :meth:`ControlPlane.gues
 from __future__ import annotations
 
 import atexit
-import ctypes
 import datetime as dt
 import ipaddress
 import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import ssl
-import subprocess
 import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -47,6 +44,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.support.cache import cache_bin_dir
+from tests.support.processes import Proc, start_process
 
 GUEST_HOST_IP = "10.0.2.2"  # the host loopback as seen from a slirp (user-net) QEMU guest
 ADMIN = "admin"
@@ -62,10 +60,6 @@ KCM_CONTROLLERS = (
 SERVICE_CIDR = "10.0.0.0/24"
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
 REQUIRED_BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl")
-
-# Every PID any ControlPlane in this interpreter started, with its executable path:
-# the pytest plugin checks at session end that none is still running.
-STARTED_PROCESSES: dict[int, str] = {}
 
 
 class ControlPlaneError(RuntimeError):
@@ -191,59 +185,6 @@ def default_users(components: Sequence[str], nodes: Sequence[str]) -> dict[str, 
     users += [TokenUser(c, ("nearpath:components",)) for c in components]
     users += [TokenUser(f"nearpath-target-{n}", ("nearpath:components", "nearpath:targets")) for n in nodes]
     return {u.name: u for u in users}
-
-
-# ---- processes ------------------------------------------------------------------------
-@dataclass
-class Proc:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log: Path
-    exe: str
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log.read_text(errors="replace")
-        except FileNotFoundError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
-
-    def terminate(self, grace_s: float = 10.0) -> None:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=grace_s)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(timeout=10.0)
-
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGKILL when the starting thread dies, so even a
-    SIGKILLed pytest leaves no etcd/apiserver behind (start from the main thread)."""
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
-def start_process(name: str, argv: list[str], log: Path, env: Mapping[str, str] | None = None) -> Proc:
-    with log.open("ab") as out:
-        popen = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # a Ctrl-C in the terminal must not skip our orderly stop
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only calls prctl
-            env=dict(env) if env is not None else None,
-        )
-    STARTED_PROCESSES[popen.pid] = argv[0]
-    return Proc(name, popen, log, argv[0])
 
 
 # ---- the control plane ------------------------------------------------------------------

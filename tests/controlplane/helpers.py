@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,17 +55,6 @@ def vg_path(namespace: str, name: str | None = None, sub: str | None = None) -> 
     if sub:
         path += f"/{sub}"
     return path
-
-
-def poll(pred: Callable[[], bool], timeout_s: float, interval_s: float = 0.25) -> bool:
-    """Call ``pred`` until it is true or ``timeout_s`` passes; return its last value."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if pred():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval_s)
 
 
 # ---- rejection messages ----------------------------------------------------------------
@@ -151,18 +136,3 @@ def status_probe(crd: dict[str, Any]) -> dict[str, Any]:
         if value is not None:
             return {name: value}
     raise AssertionError("status schema has no scalar property to probe the status subresource with")
-
-
-def start_nearpath(args: Sequence[str], log_path: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
-    """``python -m nearpath <args>`` from this checkout, output appended to ``log_path``, in its own
-    session (so a stop signal reaches it alone). The caller stops it."""
-    with log_path.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "nearpath", *args],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **env, "PYTHONPATH": str(REPO_ROOT)},
-            cwd=REPO_ROOT,
-            start_new_session=True,
-        )

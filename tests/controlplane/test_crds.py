@@ -19,13 +19,13 @@ from tests.controlplane.helpers import (
     VERSION,
     crd_version,
     match_field,
-    poll,
     schema_at,
     status_probe,
     vg_path,
 )
 from tests.fixtures.controlplane import Kubectl
 from tests.samples import INVALID_SAMPLES, VALID_SAMPLES, Sample
+from tests.support.polling import WaitTimeout, wait_for
 
 pytestmark = pytest.mark.controlplane
 
@@ -80,7 +80,10 @@ def explain(kubectl: Kubectl, what: str, timeout_s: float = 30.0) -> subprocess.
         result[:] = [kubectl("explain", what, f"--api-version={GROUP}/{VERSION}")]
         return result[0].returncode == 0
 
-    assert poll(attempt, timeout_s, interval_s=1.0), f"kubectl explain {what}: {result[0].stderr}"
+    try:
+        wait_for(f"kubectl explain {what}", attempt, timeout_s, interval_s=1.0)
+    except WaitTimeout as exc:
+        raise WaitTimeout(f"{exc}: {result[0].stderr}") from exc
     return result[0]
 
 

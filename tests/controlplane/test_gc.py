@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from tests.controlplane.cluster import ControlPlane
-from tests.controlplane.helpers import GROUP, KIND, VERSION, poll, vg_path
+from tests.controlplane.helpers import GROUP, KIND, VERSION, vg_path
 from tests.samples import VALID_SAMPLES
+from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.controlplane
 
@@ -43,6 +44,9 @@ def test_dependent_configmap_is_garbage_collected(
 
     status, body = control_plane.request("DELETE", vg_path(namespace, owner["metadata"]["name"]))
     assert status in (200, 202), body
-    gone = poll(lambda: control_plane.request("GET", f"{cms}/owned")[0] == 404, GC_TIMEOUT_S)
-    assert gone, f"ConfigMap 'owned' still present {GC_TIMEOUT_S:.0f}s after its owner was deleted"
+    wait_for(
+        "ConfigMap 'owned' removed after its owner was deleted",
+        lambda: control_plane.request("GET", f"{cms}/owned")[0] == 404,
+        GC_TIMEOUT_S,
+    )
     assert control_plane.request("GET", f"{cms}/unowned")[0] == 200, "GC removed an unowned ConfigMap"

@@ -4,8 +4,6 @@ and the CSI controller run as processes against the real API server and are scra
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,27 +13,16 @@ import pytest
 
 from nearpath.csi.proto import csi_pb2, csi_pb2_grpc
 from tests.controlplane.cluster import ControlPlane
-from tests.controlplane.helpers import REPO_ROOT, start_nearpath
+from tests.controlplane.helpers import REPO_ROOT
 from tests.fixtures.controlplane import Kubectl
 from tests.metrics_contract import FAMILIES, declared_metrics_ports, families, free_port, scrape
+from tests.support.processes import start_nearpath
 
 pytestmark = pytest.mark.controlplane
 
 
 def test_chart_declares_a_metrics_endpoint_per_component() -> None:
     assert set(declared_metrics_ports()) == set(FAMILIES)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> int | None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            return proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-            return None
-    return proc.returncode
 
 
 @pytest.fixture()
@@ -55,16 +42,16 @@ def controller(control_plane: ControlPlane, crds: None, tmp_path: Path) -> Itera
         "NEARPATH_LOG_FORMAT": "text",
     }
     args = ["csi", "--mode", "controller", f"--endpoint=unix://{sock}", f"--kubeconfig={control_plane.kubeconfig}"]
-    proc = start_nearpath(args, log, env)
+    proc = start_nearpath("csi-controller", args, log, env)
     try:
         deadline = time.monotonic() + 60
         while not sock.exists():
-            assert proc.poll() is None, log.read_text()
+            assert proc.running(), log.read_text()
             assert time.monotonic() < deadline, "the CSI controller did not open its socket"
             time.sleep(0.2)
         yield f"unix://{sock}", port, log
     finally:
-        assert _stop(proc) == 0, log.read_text()[-2000:]
+        assert proc.terminate(grace_s=30) == 0, log.read_text()[-2000:]
 
 
 def test_csi_controller_serves_rpc_metrics(controller: tuple[str, int, Path]) -> None:
@@ -99,10 +86,10 @@ def test_operator_serves_its_families(
         "--namespace=metrics-vgs-none",
         "--lease-namespace=metrics-leases",
     ]
-    proc = start_nearpath(args, log, {"NEARPATH_LOG_FORMAT": "text"})
+    proc = start_nearpath("operator", args, log, {"NEARPATH_LOG_FORMAT": "text"})
     try:
         text = scrape(port)
     finally:
-        assert _stop(proc) == 0, log.read_text()[-2000:]
+        assert proc.terminate(grace_s=30) == 0, log.read_text()[-2000:]
     assert set(FAMILIES["operator"]) <= families(text)
     assert 'nearpath_operator_volumegroups{condition="Ready",status="True"} 0.0' in text

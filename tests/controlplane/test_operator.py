@@ -10,8 +10,6 @@ agent does.
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -23,10 +21,12 @@ import pytest
 from nearpath.core.kube import ClusterKube
 from tests.controlplane.chart import service_account_names, token_kubeconfig
 from tests.controlplane.cluster import ControlPlane
-from tests.controlplane.helpers import REPO_ROOT, poll, start_nearpath
+from tests.controlplane.helpers import REPO_ROOT
 from tests.fixtures.controlplane import Kubectl
 from tests.support.agents import FakeAgents
 from tests.support.chart import render
+from tests.support.polling import WaitTimeout, wait_for
+from tests.support.processes import start_nearpath
 
 pytestmark = pytest.mark.controlplane
 
@@ -108,20 +108,13 @@ def operator_env(control_plane: ControlPlane, kubectl: Kubectl, operator_crd: No
         service_account_names(RELEASE)["operator"],
         control_plane.workdir / "operator-sa.kubeconfig",
     )
-    proc = start_nearpath(["operator", f"--kubeconfig={kubeconfig}", "--leader-election"], log_path, OPERATOR_ENV)
+    proc = start_nearpath(
+        "operator", ["operator", f"--kubeconfig={kubeconfig}", "--leader-election"], log_path, OPERATOR_ENV
+    )
     try:
         yield log_path
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                code = proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-                code = None
-        else:
-            code = proc.returncode
+        code = proc.terminate(grace_s=30)
         print(f"\n[operator] exit code {code}; log tail:\n" + "\n".join(log_path.read_text().splitlines()[-15:]))
         assert code == 0, f"operator did not stop cleanly (exit {code})"
 
@@ -151,7 +144,9 @@ def cond(obj: dict[str, Any] | None, type_: str) -> dict[str, Any]:
     return {}
 
 
-def wait_for(kube: ClusterKube, ns: str, name: str, pred: Any, timeout: float, what: str, log: Path) -> dict[str, Any]:
+def wait_for_group(
+    kube: ClusterKube, ns: str, name: str, pred: Any, timeout: float, what: str, log: Path
+) -> dict[str, Any]:
     last: dict[str, Any] = {}
 
     def check() -> bool:
@@ -159,7 +154,9 @@ def wait_for(kube: ClusterKube, ns: str, name: str, pred: Any, timeout: float, w
         last = kube.get_volume_group(ns, name) or {}
         return bool(pred(last))
 
-    if not poll(check, timeout, 0.1):
+    try:
+        wait_for(what, check, timeout, 0.1)
+    except WaitTimeout:
         tail = "\n".join(log.read_text().splitlines()[-20:])
         pytest.fail(f"{what} not reached in {timeout}s; status={json.dumps(last.get('status'))[:1500]}\n{tail}")
     return last
@@ -175,7 +172,7 @@ def test_ready_failover_and_finalizer(
 ) -> None:
     with AgentLoop(kube, namespace) as agents:
         kube.create_volume_group(vg_manifest(namespace, "vg-a"))
-        obj = wait_for(
+        obj = wait_for_group(
             kube, namespace, "vg-a", lambda o: cond(o, "Ready").get("status") == "True", 60, "Ready", operator_env
         )
         assert obj["status"]["optimizedNode"] == "node-0"
@@ -198,7 +195,7 @@ def test_ready_failover_and_finalizer(
         agents.agents.kill("node-0")
         time.sleep(0.3)
         last_renew = agents.last_renew["node-0"]
-        obj = wait_for(
+        obj = wait_for_group(
             kube,
             namespace,
             "vg-a",
@@ -220,7 +217,7 @@ def test_ready_failover_and_finalizer(
 
         # node-0 returns: fenced first, then failback (autoFailback, short delays in this test)
         agents.agents.revive("node-0")
-        obj = wait_for(
+        obj = wait_for_group(
             kube,
             namespace,
             "vg-a",
@@ -237,7 +234,7 @@ def test_ready_failover_and_finalizer(
 
         # deletion runs the finalizer: agents drop their entries, then the object goes
         kube.delete_volume_group(namespace, "vg-a")
-        assert poll(lambda: kube.get_volume_group(namespace, "vg-a") is None, 60, 0.2), "finalizer never released"
+        wait_for("the finalizer released", lambda: kube.get_volume_group(namespace, "vg-a") is None, 60, 0.2)
         assert not agents.errors or all("not found" in e.lower() for e in agents.errors), agents.errors[:3]
 
 
@@ -246,13 +243,13 @@ def test_attached_group_is_held_until_detached(
 ) -> None:
     with AgentLoop(kube, namespace):
         kube.create_volume_group(vg_manifest(namespace, "vg-held"))
-        wait_for(
+        wait_for_group(
             kube, namespace, "vg-held", lambda o: cond(o, "Ready").get("status") == "True", 60, "Ready", operator_env
         )
         attachment = {"initiator": "iqn.2025-01.io.example:node-0", "node": "node-0"}
         kube.apply_volume_group_status(namespace, "vg-held", {"attachments": [attachment]}, "nearpath-csi")
         kube.delete_volume_group(namespace, "vg-held")
-        obj = wait_for(
+        obj = wait_for_group(
             kube,
             namespace,
             "vg-held",
@@ -264,7 +261,7 @@ def test_attached_group_is_held_until_detached(
         assert "iqn.2025-01.io.example:node-0" in cond(obj, "Progressing")["message"]
         assert len(obj["status"]["assignments"]) == 2  # still served while attached
         kube.apply_volume_group_status(namespace, "vg-held", {"attachments": []}, "nearpath-csi")
-        assert poll(lambda: kube.get_volume_group(namespace, "vg-held") is None, 60, 0.2)
+        wait_for("vg-held gone once detached", lambda: kube.get_volume_group(namespace, "vg-held") is None, 60, 0.2)
 
 
 def test_decision_time_is_reported_in_lease_expiry_terms(operator_env: Path) -> None:

@@ -20,9 +20,10 @@ import pytest
 import yaml
 
 from tests.controlplane.cluster import ControlPlane
-from tests.controlplane.helpers import poll, vg_path
+from tests.controlplane.helpers import vg_path
 from tests.fixtures.controlplane import Kubectl
 from tests.support.chart import render
+from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.controlplane
 
@@ -95,7 +96,7 @@ def path_policy(control_plane: ControlPlane, kubectl: Kubectl, installed_crds: d
         status, _ = control_plane.request("POST", vg_path(namespace) + "?dryRun=All", _named(probe, "probe"))
         return status in (403, 422)
 
-    assert poll(enforced, 60), "the admission policy never took effect"
+    wait_for("the admission policy takes effect", enforced, 60)
     yield namespace
     kubectl("delete", "-f", "-", "--ignore-not-found", input=manifest)
     control_plane.request("DELETE", f"/api/v1/namespaces/{namespace}")

@@ -6,11 +6,12 @@ import json
 import os
 import shutil
 import subprocess
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tests.support.kubectl import run_kubectl
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO_ROOT / "charts" / "nearpath"
@@ -30,6 +31,17 @@ class E2EError(AssertionError):
     """A cluster command failed or a wait timed out."""
 
 
+def sc_parameters() -> dict[str, str]:
+    raw = os.environ.get("NEARPATH_E2E_SC_PARAMETERS")
+    if not raw:
+        return dict(DEFAULT_SC_PARAMETERS)
+    try:
+        parsed = json.loads(raw)
+    except ValueError as exc:
+        raise E2EError(f"NEARPATH_E2E_SC_PARAMETERS is not JSON: {exc}") from None
+    return {str(k): str(v) for k, v in parsed.items()}
+
+
 def find_tool(name: str) -> str | None:
     """The tool from PATH, else from the test-bed cache (tests/controlplane/fetch puts helm/kubectl there)."""
     found = shutil.which(name)
@@ -37,18 +49,6 @@ def find_tool(name: str) -> str | None:
         return found
     cache = Path(os.environ.get("NEARPATH_CACHE") or Path.home() / ".cache" / "nearpath") / "bin" / name
     return str(cache) if os.access(cache, os.X_OK) else None
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout_s: float, interval_s: float = 2.0) -> Any:
-    """Poll ``check`` until it returns something truthy; raise E2EError naming ``what`` on timeout."""
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval_s)
-    raise E2EError(f"timed out after {timeout_s:.0f}s waiting for {what} (last: {str(last)[:300]})")
 
 
 @dataclass
@@ -61,11 +61,9 @@ class Cluster:
     def kubectl(
         self, *args: str, input: str | None = None, timeout: float = 120, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
-        cmd = [self.kubectl_bin, f"--kubeconfig={self.kubeconfig}", *args]
-        proc = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout, check=False)
-        if check and proc.returncode != 0:
-            raise E2EError(f"kubectl {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()[:2000]}")
-        return proc
+        return run_kubectl(
+            self.kubectl_bin, self.kubeconfig, args, input=input, timeout=timeout, check=check, request_timeout=False
+        )
 
     def helm(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         cmd = [self.helm_bin, f"--kubeconfig={self.kubeconfig}", *args]

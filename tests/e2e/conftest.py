@@ -11,7 +11,6 @@ Environment
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,16 +21,14 @@ from tests.e2e.cluster import (
     CHART_DIR,
     DEFAULT_IMAGE,
     DEFAULT_NAMESPACE,
-    DEFAULT_SC_PARAMETERS,
     ENV_IMAGE,
     ENV_KUBECONFIG,
     ENV_NAMESPACE,
     ENV_VALUES,
     Cluster,
-    E2EError,
     find_tool,
-    wait_for,
 )
+from tests.support.polling import wait_for
 
 SKIP_REASON = f"e2e tier skipped: {ENV_KUBECONFIG} is not set (point it at a cluster's kubeconfig)"
 RELEASE = "nearpath"
@@ -118,14 +115,3 @@ def _all_ready(cluster: Cluster, component: str) -> bool:
         any(c["type"] == "Ready" and c["status"] == "True" for c in p.get("status", {}).get("conditions", []))
         for p in pods
     )
-
-
-def sc_parameters() -> dict[str, str]:
-    raw = os.environ.get("NEARPATH_E2E_SC_PARAMETERS")
-    if not raw:
-        return dict(DEFAULT_SC_PARAMETERS)
-    try:
-        parsed = json.loads(raw)
-    except ValueError as exc:
-        raise E2EError(f"NEARPATH_E2E_SC_PARAMETERS is not JSON: {exc}") from None
-    return {str(k): str(v) for k, v in parsed.items()}

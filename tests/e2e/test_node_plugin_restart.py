@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 
 from nearpath.core import identifiers as ids
-from tests.e2e.cluster import Cluster, E2EError, wait_for
-from tests.e2e.conftest import sc_parameters
+from tests.e2e.cluster import Cluster, E2EError, sc_parameters
 from tests.e2e.test_volume_lifecycle import (
     WRITER,
     _image,
@@ -28,6 +27,7 @@ from tests.e2e.test_volume_lifecycle import (
     session_leftovers,
     ticks,
 )
+from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.e2e
 

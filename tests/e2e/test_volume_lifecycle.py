@@ -20,8 +20,8 @@ import pytest
 
 from nearpath.core import identifiers as ids
 from nearpath.core.contract import TARGET_DISABLED_LABEL, TARGET_DISABLED_VALUE
-from tests.e2e.cluster import DEFAULT_IMAGE, ENV_IMAGE, Cluster, E2EError, wait_for
-from tests.e2e.conftest import sc_parameters
+from tests.e2e.cluster import DEFAULT_IMAGE, ENV_IMAGE, Cluster, E2EError, sc_parameters
+from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -1,7 +1,7 @@
 """Run csi-sanity against the nearpath driver: controller on a real kube-apiserver, node in sandbox mode.
 
 Steps: build csi-sanity (pinned, cached), apply the CRDs, create the volume namespace and a
-Node, start a stand-in operator/agent thread (tests.sanity.backend) that reports targets
+Node, start a stand-in operator/agent thread (tests.support.backend) that reports targets
 ready, start ``python -m nearpath csi --mode all --sandbox`` on a unix socket, run csi-sanity,
 parse its summary, stop everything this started (by PID).
 """
@@ -9,11 +9,8 @@ parse its summary, stop everything this started (by PID).
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -24,8 +21,10 @@ import yaml
 from nearpath.core.kube import ClusterKube
 from tests.controlplane.chart import service_account_names, token_kubeconfig
 from tests.controlplane.cluster import ControlPlane
-from tests.sanity.backend import BackendThread, FakeBackend
+from tests.support.backend import BackendThread, FakeBackend
 from tests.support.chart import render
+from tests.support.kubectl import run_kubectl
+from tests.support.processes import start_nearpath
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = REPO / "tests" / "sanity" / "build-csi-sanity"
@@ -61,11 +60,7 @@ def build_csi_sanity() -> Path:
 
 
 def kubectl(cp: ControlPlane, *args: str, input: str | None = None) -> str:
-    cmd = [str(cp.bin_dir / "kubectl"), f"--kubeconfig={cp.kubeconfig}", "--request-timeout=60s", *args]
-    res = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=90, check=False)
-    if res.returncode != 0:
-        raise RuntimeError(f"kubectl {' '.join(args)}: {res.stderr}")
-    return res.stdout
+    return run_kubectl(cp.bin_dir / "kubectl", cp.kubeconfig, args, input=input, check=True).stdout
 
 
 def crd_manifests() -> str:
@@ -123,24 +118,22 @@ def run_sanity(cp: ControlPlane, workdir: Path, timeout: float = 1800) -> Sanity
     params = workdir / "params.yaml"
     params.write_text(f"backing: local\nnodes: {NODE}\n")
     mount_dir, staging_dir = workdir / "mount", workdir / "staging"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
     kubeconfig = controller_kubeconfig(cp, workdir)
     driver_log = workdir / "driver.log"
-    with driver_log.open("wb") as log:
-        driver = subprocess.Popen(
-            [
-                sys.executable, "-m", "nearpath", "csi", "--mode", "all", "--endpoint", f"unix://{sock}",
-                "--node-id", NODE, "--kubeconfig", str(kubeconfig), "--volume-namespace", NAMESPACE,
-                "--sandbox", "--log-format", "text", "--log-level", "info",
-            ],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO, env=env,
-            start_new_session=True,
-        )  # fmt: skip
+    driver = start_nearpath(
+        "csi-driver",
+        [
+            "csi", "--mode", "all", "--endpoint", f"unix://{sock}", "--node-id", NODE,
+            "--kubeconfig", str(kubeconfig), "--volume-namespace", NAMESPACE,
+            "--sandbox", "--log-format", "text", "--log-level", "info",
+        ],
+        driver_log,
+    )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
         while not sock.exists():
-            if driver.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"driver did not start:\n{driver_log.read_text()[-3000:]}")
+            if not driver.running() or time.monotonic() > deadline:
+                raise RuntimeError(f"driver did not start:\n{driver.tail(60)}")
             time.sleep(0.2)
         backend = FakeBackend(ClusterKube(str(cp.kubeconfig)), {NODE: "127.0.0.1:3260"}, namespace=NAMESPACE)
         with BackendThread(backend, interval=0.2) as thread:
@@ -153,13 +146,7 @@ def run_sanity(cp: ControlPlane, workdir: Path, timeout: float = 1800) -> Sanity
                 capture_output=True, text=True, timeout=timeout, check=False, cwd=workdir,
             )  # fmt: skip
     finally:
-        if driver.poll() is None:
-            os.kill(driver.pid, signal.SIGTERM)
-            try:
-                driver.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.kill(driver.pid, signal.SIGKILL)
-                driver.wait(timeout=10)
+        driver.terminate(grace_s=20)
     (workdir / "csi-sanity.log").write_text(res.stdout + res.stderr)
     (workdir / "backend-errors.log").write_text("\n".join(thread.errors))
     return parse_output(res.stdout + res.stderr, res.returncode)

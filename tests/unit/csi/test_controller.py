@@ -13,8 +13,8 @@ from nearpath.csi.controller import ControllerService
 from nearpath.csi.proto import csi_pb2
 from nearpath.csi.publish_context import PublishContext
 from nearpath.csi.settings import CsiSettings
-from tests.sanity.backend import FakeBackend
-from tests.unit.csi.conftest import Aborted, FakeContext, block_cap, mount_cap
+from tests.support.backend import FakeBackend
+from tests.unit.csi.helpers import Aborted, FakeContext, block_cap, mount_cap
 
 pytestmark = pytest.mark.unit
 

@@ -18,7 +18,7 @@ from nearpath.csi.proto import csi_pb2, csi_pb2_grpc
 from nearpath.csi.rpc_metrics import CsiMetrics
 from nearpath.csi.sandbox import MemoryHost
 from nearpath.csi.server import build_server
-from tests.unit.csi.conftest import FakeContext, block_cap
+from tests.unit.csi.helpers import FakeContext, block_cap
 from tests.unit.csi.test_node import CONFIG, VID, WWID, node_service, sandbox_with_targets, stage_req
 
 pytestmark = pytest.mark.unit

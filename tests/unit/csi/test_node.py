@@ -18,7 +18,7 @@ from nearpath.csi.proto import csi_pb2
 from nearpath.csi.publish_context import PublishContext, TargetPortal
 from nearpath.csi.sandbox import Lun, MemoryHost, Sandbox, StaticFabric
 from nearpath.csi.volume_ids import filesystem_uuid
-from tests.unit.csi.conftest import Aborted, FakeContext, block_cap, mount_cap
+from tests.unit.csi.helpers import Aborted, FakeContext, block_cap, mount_cap
 
 pytestmark = pytest.mark.unit
 

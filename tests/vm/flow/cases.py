@@ -31,8 +31,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from tests.support.polling import wait_for
 from tests.vm import storage
-from tests.vm.flow.stack import Flow, FlowError, poll
+from tests.vm.flow.stack import Flow, FlowError
 from tests.vm.harness import VM
 
 GUEST_WORKLOAD = "/opt/nearpath/src/tests/vm/flow/workload.py"
@@ -145,7 +146,7 @@ def run_sequence(flow: Flow, *, power_cycle: bool, record: Callable[[CaseResult]
             flow,
             "failback-target",
             lambda: n0.vm.set_tpg_enabled(tpg0, True),
-            lambda: poll("I/O back on node-0", lambda: flow.io_on("node-0"), 120, 1) and "",
+            lambda: wait_for("I/O back on node-0", lambda: flow.io_on("node-0"), 120, 1) and "",
         )
     )
 
@@ -173,10 +174,12 @@ def run_sequence(flow: Flow, *, power_cycle: bool, record: Callable[[CaseResult]
         return t
 
     record(measure(flow, "link-drop", drop, _observe(OBSERVE_UNPLANNED)))
-    record(
-        measure(flow, "failback-link", restore, lambda: poll("I/O back on node-1", lambda: flow.io_on("node-1"), 120, 1)
-                and "")
-    )  # fmt: skip
+
+    def back_on_node_1() -> str:
+        wait_for("I/O back on node-1", lambda: flow.io_on("node-1"), 120, 1)
+        return ""
+
+    record(measure(flow, "failback-link", restore, back_on_node_1))
     flow.wait_optimized("node-1")
 
     # power-offs: a standby node, then the optimized one
@@ -191,13 +194,13 @@ def run_sequence(flow: Flow, *, power_cycle: bool, record: Callable[[CaseResult]
     record(measure(flow, "standby-power-off", power_off(n2.vm), _observe(OBSERVE_UNPLANNED)))
 
     def failed_over() -> str:
-        status = poll(
+        status = wait_for(
             "operator failover away from node-1",
             lambda: (s := flow.vg().get("status") or {}).get("optimizedNode") not in (None, "", "node-1") and s,
             90,
         )
         new = str(status["optimizedNode"])
-        poll(f"consumer I/O on {new}'s path", lambda: flow.io_on(new), 90, 1)
+        wait_for(f"consumer I/O on {new}'s path", lambda: flow.io_on(new), 90, 1)
         return f"operator moved AO to {new}"
 
     record(measure(flow, "optimized-power-off", power_off(n1.vm), failed_over))

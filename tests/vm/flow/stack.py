@@ -5,7 +5,7 @@ VM ``cluster[i]`` is Kubernetes node ``node-i``; its portal is its link address
 (``192.168.100.<i+1>:3260``), reachable from every peer over their point-to-point link. Guests
 reach the API server at ``https://10.0.2.2:<port>`` (slirp), with the admin kubeconfig and the
 CA inlined. Every host process is started through the control-plane test bed's
-``start_process`` (PDEATHSIG, leftover check at session end) and stopped by :meth:`Flow.stop`.
+``start_nearpath`` (PDEATHSIG, leftover check at session end) and stopped by :meth:`Flow.stop`.
 """
 
 from __future__ import annotations
@@ -13,18 +13,18 @@ from __future__ import annotations
 import base64
 import json
 import os
-import sys
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nearpath.core.contract import TOPOLOGY_KEY
 from nearpath.core.kube import ClusterKube
-from tests.controlplane.cluster import ControlPlane, Proc, start_process
+from tests.controlplane.cluster import ControlPlane
 from tests.fixtures.controlplane import make_kubectl
+from tests.support.polling import wait_for
+from tests.support.processes import Proc, start_nearpath
 from tests.vm import storage
 from tests.vm.flow import csi_call
 from tests.vm.harness import VM, Cluster, VMError
@@ -69,19 +69,6 @@ def node_name(index: int) -> str:
     return f"node-{index}"
 
 
-def poll(what: str, check: Callable[[], Any], timeout: float, interval: float = 0.5) -> Any:
-    """Call ``check`` until it returns something truthy; FlowError naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        last = check()
-        if last:
-            return last
-        if time.monotonic() >= deadline:
-            raise FlowError(f"{what} not reached within {timeout:.0f} s")
-        time.sleep(interval)
-
-
 # ----------------------------------------------------------------- host side
 
 
@@ -116,8 +103,7 @@ class HostStack:
         self._apply(namespaces + nodes)
 
     def _start(self, name: str, argv: list[str], env: dict[str, str]) -> Proc:
-        full_env = {**os.environ, **env, "PYTHONPATH": str(REPO)}
-        proc = start_process(name, [sys.executable, "-m", "nearpath", *argv], self.logs / f"{name}.log", full_env)
+        proc = start_nearpath(name, argv, self.logs / f"{name}.log", env)
         self.procs.append(proc)
         return proc
 
@@ -130,7 +116,7 @@ class HostStack:
              f"--kubeconfig={kubeconfig}"],
             CONTROLLER_ENV,
         )  # fmt: skip
-        poll("CSI controller socket", self._controller_up, 120)
+        wait_for("CSI controller socket", self._controller_up, 120)
 
     def _controller_up(self) -> bool:
         for proc in self.procs:
@@ -262,7 +248,7 @@ class Flow:
             self._wait_node(node, timeout)
 
     def _wait_node(self, node: GuestNode, timeout: float) -> None:
-        poll(f"{node.name}: agent Lease and CSI socket", lambda: node.ready(self.kube), timeout, 2)
+        wait_for(f"{node.name}: agent Lease and CSI socket", lambda: node.ready(self.kube), timeout, 2)
 
     def restart_node(self, node: GuestNode, timeout: float = 300) -> None:
         """Boot a powered-off VM again and start its nearpath processes (state is gone: fresh root fs)."""
@@ -386,8 +372,8 @@ class Flow:
             status = self.vg().get("status") or {}
             return status.get("optimizedNode") == node and self.alua_states().get(node) == "active-optimized"
 
-        poll(f"{node} active/optimized in the status", done, timeout)
-        poll(f"consumer I/O on {node}'s path", lambda: self.io_on(node), timeout, 1)
+        wait_for(f"{node} active/optimized in the status", done, timeout)
+        wait_for(f"consumer I/O on {node}'s path", lambda: self.io_on(node), timeout, 1)
 
     def wait_paths_ready(self, nodes: list[str], timeout: float = 120) -> None:
         def ready() -> bool:
@@ -396,4 +382,4 @@ class Flow:
                 n in paths and paths[n].dm_state == "active" and paths[n].checker_state == "ready" for n in nodes
             )
 
-        poll(f"consumer paths to {', '.join(nodes)} ready", ready, timeout, 1)
+        wait_for(f"consumer paths to {', '.join(nodes)} ready", ready, timeout, 1)

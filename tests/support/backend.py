@@ -1,9 +1,10 @@
-"""A stand-in for the nearpath operator and target agents, for CSI tests without them.
+"""A stand-in for the nearpath operator (plus the fake agents), for CSI tests without them.
 
-:class:`FakeBackend.reconcile` does, for every VolumeGroup, what the operator and each
-serving node's agent would report once their work is done: the operator's status part
-(disks, assignments, Ready, observedGeneration) and one ready ``targets`` entry per
-assigned node (its own field manager), with the node's portal. No LIO is involved.
+:class:`FakeBackend.reconcile` does, for every VolumeGroup, what the operator would decide once
+every node is healthy: the operator's status part (disks, assignments with the preferred node
+optimized, Ready, observedGeneration); the nodes' ``targets`` entries then come from
+:class:`~tests.support.agents.FakeAgents` (checked against the real agent), with each node's
+portal. No LIO is involved.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from typing import Any
 
 from nearpath.core.api import parse_volume_group
 from nearpath.core.clock import now_rfc3339
-from nearpath.core.contract import OPERATOR_FIELD_MANAGER, target_field_manager
+from nearpath.core.contract import OPERATOR_FIELD_MANAGER
 from nearpath.core.errors import NearpathError
 from nearpath.core.kube import KubeApi
+from tests.support.agents import FakeAgents
 
 
 @dataclass
@@ -27,6 +29,9 @@ class FakeBackend:
     namespace: str | None = None
     frozen: set[str] = field(default_factory=set)
     """VolumeGroup names left alone (to test timeouts)."""
+
+    def __post_init__(self) -> None:
+        self.agents = FakeAgents(self.kube, sorted(self.portals), portals=self.portals)
 
     def reconcile(self) -> None:
         for obj in self.kube.list_volume_groups(self.namespace):
@@ -71,23 +76,10 @@ class FakeBackend:
                 }
             ],
         }
-        self.kube.apply_volume_group_status(
+        served = self.kube.apply_volume_group_status(
             ns, name, {k: v for k, v in operator.items() if v is not None}, OPERATOR_FIELD_MANAGER
         )
-        for a in assignments:
-            node = str(a["node"])
-            target = {
-                "node": node,
-                "iqn": vg.target_iqn(node),
-                "portals": [self.portals[node]],
-                "aluaState": a["aluaState"],
-                "portGroupId": a["portGroupId"],
-                "devicesPresent": True,
-                "ready": True,
-                "observedGeneration": gen,
-                "lastUpdateTime": now,
-            }
-            self.kube.apply_volume_group_status(ns, name, {"targets": [target]}, target_field_manager(node))
+        self.agents.sync([served])
 
 
 class BackendThread:
