@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from tests.support.manifests import wire
+
 Manifest = dict[str, Any]
 
 
@@ -24,12 +26,7 @@ class Sample:
 
 
 def _vg(name: str, spec: dict[str, Any], namespace: str = "default") -> Manifest:
-    return {
-        "apiVersion": "nearpath.io/v1alpha1",
-        "kind": "VolumeGroup",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": spec,
-    }
+    return wire(name, namespace, spec)
 
 
 LOCAL = _vg(

@@ -22,6 +22,7 @@ from nearpath.core.kube import ClusterKube
 from tests.controlplane.cluster import ControlPlane
 from tests.controlplane.helpers import load_crd
 from tests.support.agents import FakeAgents
+from tests.support.manifests import shared_disk, volume_group
 from tests.support.processes import start_nearpath
 
 NAMESPACE = "bench"
@@ -49,16 +50,8 @@ def install_crd(cp: ControlPlane) -> None:
 
 
 def manifest(i: int) -> dict[str, Any]:
-    return {
-        "apiVersion": "nearpath.io/v1alpha1",
-        "kind": "VolumeGroup",
-        "metadata": {"name": f"vg-{i:05d}", "namespace": NAMESPACE},
-        "spec": {
-            "disks": [{"name": "data", "size": "1Gi", "source": {"path": "/dev/disk/by-id/shared0"}}],
-            "backing": {"type": "shared"},
-            "placement": {"nodes": NODES},
-        },
-    }
+    disk = shared_disk("data", "1Gi", "/dev/disk/by-id/shared0")
+    return volume_group(f"vg-{i:05d}", NAMESPACE, disks=[disk], nodes=NODES, initiators=None, validate=False)
 
 
 def is_ready(obj: dict[str, Any]) -> bool:

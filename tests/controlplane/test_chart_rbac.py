@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from nearpath.core.kube import ClusterKube
+from nearpath.core.kube import ClusterKube, status_apply_body
 from nearpath.preflight.checks_initiator import PeerInitiator
 from nearpath.preflight.model import Report, Role, Status, failed, passed
 from nearpath.preflight.node_report import check_against_peers, publish
@@ -197,12 +197,7 @@ SECRET = f"/api/v1/namespaces/{VG_NAMESPACE}/secrets/{CHAP_SECRET}"
 
 
 def status_apply(name: str, status: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": "nearpath.io/v1alpha1",
-        "kind": "VolumeGroup",
-        "metadata": {"name": name, "namespace": VG_NAMESPACE},
-        "status": status,
-    }
+    return status_apply_body(VG_NAMESPACE, name, status)
 
 
 def event_for(name: str, component: str) -> dict[str, Any]:

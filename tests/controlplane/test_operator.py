@@ -25,6 +25,7 @@ from tests.controlplane.helpers import REPO_ROOT
 from tests.fixtures.controlplane import Kubectl
 from tests.support.agents import FakeAgents
 from tests.support.chart import render
+from tests.support.manifests import shared_disk, volume_group
 from tests.support.polling import WaitTimeout, wait_for
 from tests.support.processes import start_nearpath
 
@@ -125,16 +126,8 @@ def kube(control_plane: ControlPlane) -> ClusterKube:
 
 
 def vg_manifest(namespace: str, name: str, preferred: str = "node-0") -> dict[str, Any]:
-    return {
-        "apiVersion": "nearpath.io/v1alpha1",
-        "kind": "VolumeGroup",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "disks": [{"name": "data", "size": "1Gi", "source": {"path": "/dev/disk/by-id/shared0"}}],
-            "backing": {"type": "shared"},
-            "placement": {"nodes": ["node-0", "node-1"], "preferredNode": preferred},
-        },
-    }
+    disk = shared_disk("data", "1Gi", "/dev/disk/by-id/shared0")
+    return volume_group(name, namespace, disks=[disk], nodes=["node-0", "node-1"], preferred=preferred, initiators=None)
 
 
 def cond(obj: dict[str, Any] | None, type_: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from tests.controlplane.cluster import ControlPlane
 from tests.controlplane.helpers import vg_path
 from tests.fixtures.controlplane import Kubectl
 from tests.support.chart import render
+from tests.support.manifests import wire
 from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.controlplane
@@ -32,16 +33,9 @@ SHARED_OK = "/dev/disk/by-id/wwn-0x600a0b80001"
 
 
 def _vg(name: str, disks: list[dict[str, Any]], backing: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        "apiVersion": "nearpath.io/v1alpha1",
-        "kind": "VolumeGroup",
-        "metadata": {"name": name},
-        "spec": {
-            "disks": disks,
-            "backing": backing or {"type": "shared"},
-            "placement": {"nodes": ["node-a"]},
-        },
-    }
+    return wire(
+        name, None, {"disks": disks, "backing": backing or {"type": "shared"}, "placement": {"nodes": ["node-a"]}}
+    )
 
 
 def _source(path: str) -> dict[str, Any]:

@@ -1,10 +1,10 @@
 """The one builder of VolumeGroup manifests for every tier.
 
 :func:`volume_group` returns the wire form (what ``kubectl apply`` takes) and, unless told not
-to, checks it with the product's own parser (:func:`nearpath.core.api.parse_volume_group`), so
-a test never starts from a manifest the product would refuse. :func:`shared_disk` and
-:func:`local_disk` build ``spec.disks`` entries; :func:`assignment` builds an operator
-assignment; :func:`attachment` a CSI attachment.
+to, checks it with the product's own parser (:func:`nearpath.core.api.parse_volume_group`), so a
+test never starts from a manifest the product would refuse. :func:`shared_disk` and
+:func:`local_disk` build ``spec.disks`` entries; :func:`wire` wraps a spec given as is;
+:func:`assignment` builds an operator assignment; :func:`attachment` a CSI attachment.
 """
 
 from __future__ import annotations
@@ -35,6 +35,28 @@ def assignment(node: str, state: str = "active-optimized", port_group_id: int = 
 
 def attachment(node: str, initiator: str = DEFAULT_INITIATOR) -> Manifest:
     return {"initiator": initiator, "node": node}
+
+
+def wire(
+    name: str,
+    namespace: str | None,
+    spec: Mapping[str, Any],
+    *,
+    metadata: Mapping[str, Any] | None = None,
+    status: Mapping[str, Any] | None = None,
+) -> Manifest:
+    """The VolumeGroup envelope around a spec given as is (invalid specs included: the samples
+    of rejections use it); ``namespace`` None leaves it to the request path."""
+    meta: Manifest = {"name": name} if namespace is None else {"name": name, "namespace": namespace}
+    manifest: Manifest = {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": {**meta, **copy.deepcopy(dict(metadata or {}))},
+        "spec": copy.deepcopy(dict(spec)),
+    }
+    if status is not None:
+        manifest["status"] = copy.deepcopy(dict(status))
+    return manifest
 
 
 def volume_group(
@@ -84,14 +106,7 @@ def volume_group(
         spec["access"] = access
     if failover is not None:
         spec["failover"] = dict(failover)
-    manifest: Manifest = {
-        "apiVersion": API_VERSION,
-        "kind": KIND,
-        "metadata": {"name": name, "namespace": namespace, **copy.deepcopy(dict(metadata or {}))},
-        "spec": spec,
-    }
-    if status is not None:
-        manifest["status"] = copy.deepcopy(dict(status))
+    manifest = wire(name, namespace, spec, metadata=metadata, status=status)
     if validate:
         parse_volume_group(manifest)
     return manifest

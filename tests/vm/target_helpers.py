@@ -7,6 +7,7 @@ import shlex
 import time
 from typing import Any
 
+from tests.support import manifests
 from tests.vm.harness import VM, Result, VMError
 
 AGENT_ENV = {"NEARPATH_LOG_FORMAT": "text", "NEARPATH_LOG_LEVEL": "info"}
@@ -29,22 +30,19 @@ def volume_group(
     port_group_id: int = 2,
     uid: str = "5b1e7a52-7c2e-4a8e-9a3c-0d1f2e3a4b5c",
 ) -> dict[str, Any]:
-    access: dict[str, Any] = {"initiators": initiators}
-    if chap_secret:
-        access["chap"] = {"secretRef": {"name": chap_secret}, "mutual": mutual}
-        access["discoveryAuth"] = discovery_auth
-    return {
-        "apiVersion": "nearpath.io/v1alpha1",
-        "kind": "VolumeGroup",
-        "metadata": {"name": name, "namespace": "default", "uid": uid, "generation": 1},
-        "spec": {
-            "disks": disks,
-            "backing": {"type": "shared"},
-            "placement": {"nodes": [node]},
-            "access": access,
-        },
-        "status": {"assignments": [{"node": node, "aluaState": state, "portGroupId": port_group_id}]},
-    }
+    return manifests.volume_group(
+        name,
+        "default",
+        disks=disks,
+        nodes=[node],
+        initiators=initiators,
+        chap_secret=chap_secret,
+        mutual=mutual,
+        discovery_auth=discovery_auth if chap_secret else None,
+        metadata={"uid": uid, "generation": 1},
+        status={"assignments": [manifests.assignment(node, state, port_group_id)]},
+        validate=False,  # some VM tests serve what the agent must refuse
+    )
 
 
 def write_inputs(vm: VM, groups: list[dict[str, Any]], secrets: dict[str, dict[str, str]]) -> None:

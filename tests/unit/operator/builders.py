@@ -8,6 +8,7 @@ from typing import Any
 from nearpath.core.api import VolumeGroup, parse_volume_group
 from nearpath.core.clock import rfc3339
 from nearpath.operator.decisions import NodeHealth, Policy
+from tests.support.manifests import wire
 
 NOW = datetime(2025, 11, 21, 12, 0, 0, tzinfo=UTC)
 POLICY = Policy(
@@ -104,17 +105,10 @@ def vg(
     if deleting:
         meta["deletionTimestamp"] = rfc3339(ago(1))
         meta["finalizers"] = ["nearpath.io/targets"]
-    return parse_volume_group(
-        {
-            "apiVersion": "nearpath.io/v1alpha1",
-            "kind": "VolumeGroup",
-            "metadata": meta,
-            "spec": {
-                "disks": [disk],
-                "backing": {"type": backing},
-                "placement": placement,
-                "failover": {"autoFailback": auto_failback, "nonOptimizedState": non_optimized},
-            },
-            "status": status,
-        }
-    )
+    spec = {
+        "disks": [disk],
+        "backing": {"type": backing},
+        "placement": placement,
+        "failover": {"autoFailback": auto_failback, "nonOptimizedState": non_optimized},
+    }
+    return parse_volume_group(wire(meta.pop("name"), meta.pop("namespace"), spec, metadata=meta, status=status))

@@ -20,6 +20,7 @@ from nearpath.operator.metrics import OperatorMetrics
 from nearpath.operator.reconciler import Reconciler
 from nearpath.operator.settings import OperatorSettings
 from tests.support.agents import FakeAgents
+from tests.support.manifests import shared_disk, volume_group
 
 pytestmark = pytest.mark.unit
 
@@ -27,19 +28,10 @@ POLICY = Policy(stabilization_window=timedelta(0), failback_delay=timedelta(0))
 
 
 def manifest(name: str = "vg1", preferred: str | None = "a", nodes: list[str] | None = None) -> dict[str, Any]:
-    placement: dict[str, Any] = {"nodes": nodes or ["a", "b"]}
-    if preferred:
-        placement["preferredNode"] = preferred
-    return {
-        "apiVersion": "nearpath.io/v1alpha1",
-        "kind": "VolumeGroup",
-        "metadata": {"name": name, "namespace": "ns"},
-        "spec": {
-            "disks": [{"name": "data", "size": "1Gi", "source": {"path": "/dev/shared0"}}],
-            "backing": {"type": "shared"},
-            "placement": placement,
-        },
-    }
+    disk = shared_disk("data", "1Gi", "/dev/shared0")
+    return volume_group(
+        name, "ns", disks=[disk], nodes=nodes or ["a", "b"], preferred=preferred or None, initiators=None
+    )
 
 
 class Rig:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from nearpath.core.api import VolumeGroup, parse_volume_group
 from nearpath.target.desired import DeviceFacts, Portal
+from tests.support.manifests import assignment, shared_disk, volume_group
 
 NODE = "node-a"
 PEER = "node-b"
@@ -44,34 +44,28 @@ def vg_obj(
     nodes: list[str] | None = None,
     alua_mode: str = "implicit",
 ) -> dict[str, Any]:
-    access: dict[str, Any] = {"initiators": initiators if initiators is not None else [INITIATOR]}
-    if chap:
-        access["chap"] = {"secretRef": {"name": f"{name}-chap"}, "mutual": mutual}
-        access["discoveryAuth"] = discovery
-    obj: dict[str, Any] = {
-        "apiVersion": "nearpath.io/v1alpha1",
-        "kind": "VolumeGroup",
-        "metadata": {"name": name, "namespace": namespace, "uid": uid, "generation": 3},
-        "spec": {
-            "disks": copy.deepcopy(disks)
-            if disks is not None
-            else [
-                {"name": "root", "size": "1Gi", "source": {"path": SHARED_DEV}},
-                {"name": "scratch", "size": "512Mi", "source": {"path": SHARED_FILE}},
-            ],
-            "backing": {"type": "shared"},
-            "placement": {"nodes": nodes or [NODE, PEER]},
-            "access": access,
-            "failover": {"aluaMode": alua_mode},
-        },
-        "status": {},
-    }
+    status: dict[str, Any] = {}
     if assigned:
-        obj["status"]["assignments"] = [
-            {"node": NODE, "aluaState": state, "portGroupId": port_group_id},
-            {"node": PEER, "aluaState": "active-non-optimized", "portGroupId": port_group_id + 1},
+        status["assignments"] = [
+            assignment(NODE, state, port_group_id),
+            assignment(PEER, "active-non-optimized", port_group_id + 1),
         ]
-    return obj
+    return volume_group(
+        name,
+        namespace,
+        disks=disks
+        if disks is not None
+        else [shared_disk("root", "1Gi", SHARED_DEV), shared_disk("scratch", "512Mi", SHARED_FILE)],
+        nodes=nodes or [NODE, PEER],
+        initiators=initiators if initiators is not None else [INITIATOR],
+        chap_secret=f"{name}-chap" if chap else None,
+        mutual=mutual,
+        discovery_auth=discovery if chap else None,
+        failover={"aluaMode": alua_mode},
+        metadata={"uid": uid, "generation": 3},
+        status=status,
+        validate=False,
+    )
 
 
 def vg(**kwargs: Any) -> VolumeGroup:
