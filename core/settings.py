@@ -29,3 +29,10 @@ class MetricsSettings(CommonSettings):
     metrics_port: int = Field(
         0, ge=0, le=65535, description="Port of the Prometheus /metrics endpoint; 0 turns it off."
     )
+    metrics_address: str = Field(
+        "",
+        description=(
+            "Address the /metrics endpoint binds to: empty for every address, 127.0.0.1 to keep it on "
+            "the node or pod itself (the endpoints are unauthenticated and name VolumeGroups)."
+        ),
+    )

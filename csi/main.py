@@ -83,7 +83,7 @@ def main(argv: list[str]) -> int:
         node = NodeService(ops, settings.node_id, settings.max_volumes_per_node)
     identity = IdentityService(controller=controller is not None)
     server = build_server(settings.endpoint, identity, controller, node, interceptors=(metrics.interceptor(),))
-    metrics.serve(settings.metrics_port)
+    metrics.serve(settings.metrics_port, settings.metrics_address)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -13,7 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
-from prometheus_client import CollectorRegistry, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Gauge, Histogram
+
+from nearpath.core import metrics_http
 
 BUCKETS = (0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
@@ -35,9 +37,8 @@ class CsiMetrics:
     def interceptor(self) -> grpc.ServerInterceptor:
         return RpcMetricsInterceptor(self)
 
-    def serve(self, port: int) -> None:
-        if port:
-            start_http_server(port, registry=self.registry)
+    def serve(self, port: int, address: str = "") -> None:
+        metrics_http.serve(self.registry, port, address)
 
 
 def method_name(full: str) -> str:

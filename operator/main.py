@@ -71,7 +71,7 @@ def build_settings(args: argparse.Namespace) -> OperatorSettings:
 async def run(settings: OperatorSettings, kube: KubeApi, stop: asyncio.Event) -> int:
     metrics = OperatorMetrics()
     if settings.metrics_port:
-        metrics.serve(settings.metrics_port)
+        metrics.serve(settings.metrics_port, settings.metrics_address)
     elector = None
     if settings.leader_election:
         elector = LeaderElector(

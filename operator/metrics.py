@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from nearpath.core import metrics_http
 
 CONDITION_TYPES = ("Ready", "Degraded", "Progressing")
 CONDITION_STATUSES = ("True", "False", "Unknown")
@@ -63,5 +65,5 @@ class OperatorMetrics:
         self.set_conditions(key, {})
         self._conditions.pop(key, None)
 
-    def serve(self, port: int) -> None:
-        start_http_server(port, registry=self.registry)
+    def serve(self, port: int, address: str = "") -> None:
+        metrics_http.serve(self.registry, port, address)

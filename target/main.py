@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     metrics.watch_lio(edge, agent.lock)
     port = args.metrics_port if args.metrics_port is not None else settings.metrics_port
     if port:
-        metrics.serve(port)
+        metrics.serve(port, settings.metrics_address)
 
     stop = _stop_on_signals()
     if args.from_file:

@@ -22,11 +22,12 @@ import logging
 import threading
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, start_http_server
+from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from nearpath.core import identifiers as ids
+from nearpath.core import metrics_http
 from nearpath.core.errors import NearpathError
 from nearpath.target.lio import LioEdge
 from nearpath.target.model import ALUA_STATE_CODES
@@ -107,6 +108,5 @@ class TargetMetrics:
     def watch_lio(self, edge: LioEdge, lock: threading.Lock | threading.RLock) -> None:
         self.registry.register(LioCollector(edge, lock))
 
-    def serve(self, port: int) -> None:
-        if port:
-            start_http_server(port, registry=self.registry)
+    def serve(self, port: int, address: str = "") -> None:
+        metrics_http.serve(self.registry, port, address)
