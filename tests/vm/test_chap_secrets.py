@@ -19,6 +19,7 @@ from tests.vm import storage
 pytestmark = pytest.mark.vm
 
 GUEST_SCRIPT = "/tmp/np_chap_secrets.py"
+ARGS_FILE = "/root/np_chap_args.json"
 PASSWORD, WRONG = "np-chap-S3cret-0001", "np-chap-Wrong-00002"
 SCRIPT = r"""
 import glob, json, os, subprocess, sys, threading, time
@@ -30,7 +31,7 @@ from nearpath.csi.host import LocalHost
 from nearpath.csi.node_ops import NodeConfig, NodeOps, StageRequest
 from nearpath.csi.publish_context import PublishContext
 
-args = json.loads(sys.argv[1])
+args = json.load(open(sys.argv[1]))  # a 0600 file: the passwords never ride on this process's argv
 for target in rts.RTSRoot().targets:
     if target.wwn == args["iqn"]:
         for tpg in target.tpgs:
@@ -104,7 +105,8 @@ def test_chap_stays_out_of_argv_and_logs_in(vm_cluster: ClusterFactory) -> None:
     }
     vm1.write_file(GUEST_SCRIPT, SCRIPT)
     args = {"iqn": iqn, "password": PASSWORD, "wrong": WRONG, "publish": publish}
-    res = vm1.run(["python3", GUEST_SCRIPT, json.dumps(args)], timeout=900)
+    vm1.write_file(ARGS_FILE, json.dumps(args), mode=0o600)
+    res = vm1.run(["python3", GUEST_SCRIPT, ARGS_FILE], timeout=900)
     assert res.rc == 0, f"guest script failed ({res.rc}):\n{res.stdout}\n{res.stderr[-4000:]}"
     out = json.loads(res.stdout.strip().splitlines()[-1])
     print("CHAP_SECRETS", json.dumps({k: v for k, v in out.items() if k != "sessions"}))

@@ -39,7 +39,9 @@ configure("info", "text")
 node, device, iqn_me, address = args["node"], args["device"], args["initiator"], args["address"]
 kube = FakeKube()
 kube.add_node(node, {})
-agent = TargetAgent(RtslibLio(), node, [Portal(address)], runner=HostRunner())
+edge = RtslibLio()
+edge.prepare("")
+agent = TargetAgent(edge, node, [Portal(address)], runner=HostRunner())
 ops = NodeOps(HostRunner(), LocalHost(), NodeConfig(node_name=node, device_timeout=60, command_timeout=60))
 MARK = b"nearpath-tenant-A-secret-" * 40
 
