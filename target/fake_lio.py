@@ -1,10 +1,13 @@
 """An in-memory :class:`~nearpath.target.lio.LioEdge` for unit tests.
 
-It keeps LIO's rules that matter to the agent (a backstore with LUNs cannot go, a LUN needs
-its backstore and ALUA group, names are unique), records every mutation in ``mutations``,
-and notes in ``violations`` every moment a TPG was enabled without a LUN (initiators fail
-hard then). Tests seed foreign objects (not nearpath's) with :meth:`add_foreign_backstore`
-and :meth:`add_foreign_target`, and sessions with :meth:`login`.
+Lookups of missing objects raise :class:`~nearpath.core.errors.NotFound`, refused changes
+:class:`~nearpath.target.lio.LioError`, as :class:`~nearpath.target.rtslib_lio.RtslibLio` does
+(``tests/vm/test_lio_contract.py`` compares the two on the kernel's LIO). It keeps LIO's rules
+that matter to the agent (a backstore with LUNs cannot go, a LUN needs its backstore and ALUA
+group, names are unique), records every mutation in ``mutations``, and notes in ``violations``
+every moment a TPG was enabled without a LUN (initiators fail hard then). Tests seed foreign
+objects (not nearpath's) with :meth:`add_foreign_backstore` and :meth:`add_foreign_target`, and
+sessions with :meth:`login`.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import copy
 from dataclasses import dataclass, field
 
 from nearpath.core.chap import NO_CHAP, ChapCredentials
+from nearpath.core.errors import NotFound
 from nearpath.target.lio import (
     AclState,
     AluaGroupState,
@@ -126,18 +130,18 @@ class FakeLio:
 
     def _target(self, iqn: str) -> _Target:
         if iqn not in self.targets or not self.targets[iqn].has_tpg:
-            raise LioError(f"target {iqn} not found")
+            raise NotFound(f"target {iqn} (TPG 1) not found")
         return self.targets[iqn]
 
     def _acl(self, iqn: str, initiator: str) -> _Acl:
         acls = self._target(iqn).acls
         if initiator not in acls:
-            raise LioError(f"ACL {initiator} of {iqn} not found")
+            raise NotFound(f"ACL {initiator} of {iqn} not found")
         return acls[initiator]
 
     def _so(self, name: str) -> _Backstore:
         if name not in self.backstores:
-            raise LioError(f"backstore {name} not found")
+            raise NotFound(f"backstore {name} not found")
         return self.backstores[name]
 
     # reads -------------------------------------------------------------------------------
@@ -235,7 +239,7 @@ class FakeLio:
         self._record(f"create_target {iqn}")
         existing = self.targets.get(iqn)
         if existing is not None and existing.has_tpg:
-            raise LioError(f"target {iqn} exists")
+            return  # lookup-or-create, as rtslib's mode="any"
         self.targets[iqn] = _Target()
 
     def delete_target(self, iqn: str) -> None:
@@ -304,7 +308,7 @@ class FakeLio:
     def create_mapped_lun(self, iqn: str, initiator: str, mapped_lun: int, tpg_lun: int) -> None:
         self._record(f"create_mapped_lun {iqn} {initiator} {mapped_lun}")
         if tpg_lun not in self._target(iqn).luns:
-            raise LioError(f"LUN {tpg_lun} of {iqn} not found")
+            raise NotFound(f"LUN {tpg_lun} of {iqn} not found")
         self._acl(iqn, initiator).mapped[mapped_lun] = tpg_lun
 
     def delete_mapped_lun(self, iqn: str, initiator: str, mapped_lun: int) -> None:

@@ -96,7 +96,10 @@ class RtslibLio:
         raise NotFound(f"LUN {lun} of {iqn} not found")
 
     def _acl(self, iqn: str, initiator: str) -> Any:
-        return self.rts.NodeACL(self._tpg(iqn), initiator, mode="lookup")
+        try:
+            return self.rts.NodeACL(self._tpg(iqn), initiator, mode="lookup")
+        except self.rts.RTSLibNotInCFS as exc:
+            raise NotFound(f"ACL {initiator} of {iqn} not found") from exc
 
     # edge --------------------------------------------------------------------------------
     def prepare(self, dbroot: str = "") -> str:
@@ -234,7 +237,12 @@ class RtslibLio:
             )
 
     def delete_backstore(self, name: str) -> None:
-        self._call(f"delete backstore {name}", self._so(name).delete)
+        """Refused while a LUN uses it: rtslib's delete would silently remove those LUNs first."""
+        so = self._so(name)
+        users = [f"LUN {lun.lun} of {lun.parent_tpg.parent_target.wwn}" for lun in so.attached_luns]
+        if users:
+            raise LioError(f"delete backstore {name}: still used by {', '.join(users)}")
+        self._call(f"delete backstore {name}", so.delete)
 
     def set_backstore_attribute(self, name: str, key: str, value: str) -> None:
         self._call(f"set {key}={value} on backstore {name}", self._so(name).set_attribute, key, value)
@@ -292,7 +300,12 @@ class RtslibLio:
         self._call(f"create LUN {lun} of {iqn}", self.rts.LUN, self._tpg(iqn), lun, self._so(backstore))
 
     def delete_lun(self, iqn: str, lun: int) -> None:
-        self._call(f"delete LUN {lun} of {iqn}", self._lun(iqn, lun).delete)
+        """Refused while an ACL maps it: rtslib's delete would silently unmap it first."""
+        target_lun = self._lun(iqn, lun)
+        mapped = [m.parent_nodeacl.node_wwn for m in target_lun.mapped_luns]
+        if mapped:
+            raise LioError(f"delete LUN {lun} of {iqn}: still mapped to {', '.join(sorted(mapped))}")
+        self._call(f"delete LUN {lun} of {iqn}", target_lun.delete)
 
     def set_lun_alua_group(self, iqn: str, lun: int, group: str) -> None:
         self._call(

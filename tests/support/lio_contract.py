@@ -4,7 +4,7 @@
 ALUA group and state, target, LUN, portal, ACL with CHAP, mapped LUN, TPG attribute, enable),
 the refusals it relies on (a LUN on a missing backstore, deleting a backstore a LUN uses,
 duplicates), an ordered teardown and discovery authentication, and returns what happened:
-each step's outcome (``ok``/``refused``) and normalised read-backs of nearpath's objects.
+each step's outcome (``ok`` or ``refused (<error class>)``) and normalised read-backs of nearpath's objects.
 
 ``tests/unit/test_lio_contract.py`` runs it on :class:`~nearpath.target.fake_lio.FakeLio`;
 ``tests/vm/test_lio_contract.py`` runs it on :class:`~nearpath.target.rtslib_lio.RtslibLio` in a
@@ -25,8 +25,9 @@ from typing import Any
 
 from nearpath.core.chap import NO_CHAP, ChapCredentials
 from nearpath.core.contract import backstore_name, is_nearpath_backstore, is_nearpath_iqn, port_group_name, target_iqn
+from nearpath.core.errors import NearpathError
 from nearpath.target.desired import BackstoreKind, DesiredBackstore, Portal
-from nearpath.target.lio import LioEdge, LioError
+from nearpath.target.lio import LioEdge
 
 NAMESPACE, GROUP, NODE = "default", "lio-contract", "node-a"
 INITIATOR = "iqn.2024-01.io.nearpath.test:contract"
@@ -98,8 +99,8 @@ def run(edge: LioEdge, portal_ip: str, directory: str) -> dict[str, Any]:
         try:
             op()
             steps.append([name, "ok"])
-        except LioError:
-            steps.append([name, "refused"])
+        except NearpathError as err:  # LioError: refused; NotFound: a lookup found nothing
+            steps.append([name, f"refused ({type(err).__name__})"])
 
     step("create backstore", lambda: edge.create_backstore(spec))
     step("create the same backstore again", lambda: edge.create_backstore(spec))
@@ -107,6 +108,7 @@ def run(edge: LioEdge, portal_ip: str, directory: str) -> dict[str, Any]:
     step("create ALUA group", lambda: edge.create_alua_group(store, group, 2))
     step("set ALUA state", lambda: edge.set_alua_group(store, group, ACTIVE_NON_OPTIMIZED, IMPLICIT))
     step("create target", lambda: edge.create_target(iqn))
+    step("create the same target again", lambda: edge.create_target(iqn))
     step("LUN on a missing backstore", lambda: edge.create_lun(iqn, 1, backstore_name(NAMESPACE, GROUP, "none")))
     step("create LUN", lambda: edge.create_lun(iqn, 0, store))
     step("put LUN in the ALUA group", lambda: edge.set_lun_alua_group(iqn, 0, group))
@@ -120,6 +122,7 @@ def run(edge: LioEdge, portal_ip: str, directory: str) -> dict[str, Any]:
     snapshots["served"] = observe(edge)
     step("delete a backstore a LUN uses", lambda: edge.delete_backstore(store))
     step("disable TPG", lambda: edge.set_tpg_enabled(iqn, False))
+    step("delete a LUN an ACL maps", lambda: edge.delete_lun(iqn, 0))
     step("unmap LUN", lambda: edge.delete_mapped_lun(iqn, INITIATOR, 0))
     step("delete ACL", lambda: edge.delete_acl(iqn, INITIATOR))
     step("delete portal", lambda: edge.delete_portal(iqn, portal))
