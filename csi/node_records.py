@@ -7,8 +7,8 @@ iscsiadm cannot read a value from stdin or a file. So nearpath lets iscsiadm cre
 the record file itself, atomically, mode 0600 (what iscsiadm itself uses for records).
 iscsiadm and iscsid read the record file at every login, so the file is the only copy.
 
-Record layout (open-iscsi's idbm): ``<nodes>/<iqn>/<ip>,<port>,<tpgt>/<iface>`` (older
-releases: ``<nodes>/<iqn>/<ip>,<port>,<tpgt>`` as the file); discovery records
+Record layout (open-iscsi's idbm): ``<nodes>/<iqn>/<ip>,<port>,<tpgt>/<iface>``; a record
+created with ``-o new`` (no tpgt known, -1) is the file ``<nodes>/<iqn>/<ip>,<port>``; discovery records
 ``<send_targets>/<ip>,<port>/st_config``. ``<nodes>`` is ``/etc/iscsi/nodes`` on Debian and
 Ubuntu, ``/var/lib/iscsi/nodes`` on RHEL; both are looked at.
 """
@@ -56,7 +56,9 @@ class NodeRecords:
         for db in self.dbs:
             target_dir = f"{db}/nodes/{iqn}"
             for entry in self.host.list_dir(target_dir):
-                if not entry.startswith(f"{ip},{port},"):
+                # "<ip>,<port>,<tpgt>" (a directory of ifaces); a record made without a tpgt
+                # (``-o new``: tpgt -1) is the file "<ip>,<port>".
+                if entry != f"{ip},{port}" and not entry.startswith(f"{ip},{port},"):
                     continue
                 path = f"{target_dir}/{entry}"
                 if self.host.is_dir(path):

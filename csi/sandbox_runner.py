@@ -176,7 +176,7 @@ class SimulatedRunner:
     @staticmethod
     def _record_path(key: tuple[str, str]) -> str:
         host, _, port = key[1].rpartition(":")
-        return f"{RECORD_DB}/nodes/{key[0]}/{host},{port},1/default"
+        return f"{RECORD_DB}/nodes/{key[0]}/{host},{port}"  # ``-o new`` without a tpgt: one file
 
     def _write_record(self, path: str, values: Mapping[str, str]) -> None:
         lines = ["# BEGIN RECORD 2.1.8", *(f"{k} = {v}" for k, v in values.items()), "# END RECORD"]

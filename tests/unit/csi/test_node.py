@@ -14,6 +14,7 @@ from nearpath.core.fake_runner import FakeRunner
 from nearpath.csi.mount import MountEntry
 from nearpath.csi.node import NodeService
 from nearpath.csi.node_ops import NodeConfig, NodeOps, StageRequest
+from nearpath.csi.node_records import NodeRecords
 from nearpath.csi.proto import csi_pb2
 from nearpath.csi.publish_context import PublishContext, TargetPortal
 from nearpath.csi.sandbox import Lun, MemoryHost, Sandbox, StaticFabric
@@ -71,7 +72,7 @@ def remove_map(host: MemoryHost) -> None:
 
 def record_file(iqn: str, portal: str) -> str:
     ip, _, port = portal.rpartition(":")
-    return f"/etc/iscsi/nodes/{iqn}/{ip},{port},1/default"
+    return f"/etc/iscsi/nodes/{iqn}/{ip},{port}"  # what open-iscsi 2.1.8's ``-o new`` writes (tpgt -1)
 
 
 def _creates_record(host: MemoryHost, iqn: str, portal: str) -> Callable[[list[str]], tuple[int, str, str]]:
@@ -553,3 +554,17 @@ def test_expand_grows_to_new_size_in_sandbox() -> None:
     resp = svc.NodeExpandVolume(csi_pb2.NodeExpandVolumeRequest(volume_id=VID, volume_path="/pods/x"), ctx)
     assert resp.capacity_bytes == 2 << 30
     assert box.runner.commands("xfs_growfs") == [["xfs_growfs", "/stage/vg"]]
+
+
+def test_chap_reaches_every_iface_record_of_a_discovered_portal() -> None:
+    """Records made by discovery live in ``<ip>,<port>,<tpgt>/<iface>``; each one gets the credentials."""
+    host = MemoryHost()
+    base = f"/etc/iscsi/nodes/{LOCAL_IQN}/10.0.0.1,3260,1"
+    for iface in ("default", "iface0"):
+        host.write_file(f"{base}/{iface}", "# BEGIN RECORD 2.1.8\nnode.session.auth.password = old\n# END RECORD\n")
+    host.write_file(f"/etc/iscsi/nodes/{LOCAL_IQN}/10.0.0.10,3260", "# another portal\n")
+    NodeRecords(host).set_node_auth(LOCAL_IQN, LOCAL_PORTAL, ChapCredentials("user", "s3cret-passw0rd"))
+    for iface in ("default", "iface0"):
+        text = host.read_file(f"{base}/{iface}") or ""
+        assert "node.session.auth.password = s3cret-passw0rd" in text and "= old" not in text
+    assert host.read_file(f"/etc/iscsi/nodes/{LOCAL_IQN}/10.0.0.10,3260") == "# another portal\n"
