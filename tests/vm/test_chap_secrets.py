@@ -74,7 +74,8 @@ except NearpathError as exc:
 ops.unstage("ns/chap", "/mnt/np-chap")
 right = ChapCredentials("np-user", args["password"])
 ops.stage(StageRequest("ns/chap", "/mnt/np-chap", publish, block=True, chap=right))
-records = glob.glob("/etc/iscsi/nodes/" + args["iqn"] + "/*/*")
+base = "/etc/iscsi/nodes/" + args["iqn"]
+records = [p for p in glob.glob(base + "/*") if os.path.isfile(p)] + glob.glob(base + "/*/*")
 out["record_modes"] = sorted(oct(os.stat(r).st_mode & 0o777) for r in records)
 out["record_has_password"] = all(args["password"] in open(r).read() for r in records) and bool(records)
 out["sessions"] = subprocess.run(["iscsiadm", "-m", "session"], capture_output=True, text=True).stdout
