@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nearpath.csi.multipath import device_section
+
 REPO = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO / "tests" / "vm" / "build"
 QEMU = "qemu-system-x86_64"
@@ -53,6 +55,8 @@ BOOT_TIMEOUT = float(os.environ.get("NEARPATH_VM_BOOT_TIMEOUT", "180"))
 QEMU_MAX_SECONDS = int(os.environ.get("NEARPATH_VM_MAX_SECONDS", "3600"))
 IQN_PREFIX = "iqn.2024-01.io.nearpath.test"
 
+# The LIO device section is the product's (csi.multipath.device_section) with the test bed's
+# own timers; the node plugin's drop-in overrides it where a test stages through NodeOps.
 BASELINE_MULTIPATH_CONF = """\
 # nearpath VM test bed baseline (written by tests/vm/harness.py, overridable)
 defaults {
@@ -71,22 +75,7 @@ defaults {
 blacklist {
     devnode "^vd[a-z]"
 }
-devices {
-    device {
-        vendor "LIO-ORG"
-        product ".*"
-        path_grouping_policy group_by_prio
-        prio alua
-        hardware_handler "1 alua"
-        path_selector "service-time 0"
-        failback immediate
-        path_checker tur
-        no_path_retry 12
-        dev_loss_tmo 60
-        fast_io_fail_tmo 2
-    }
-}
-"""
+""" + device_section(fast_io_fail_tmo=2, dev_loss_tmo=60, no_path_retry=12)
 
 BASELINE_ISCSID_CONF = """\
 # nearpath VM test bed baseline (written by tests/vm/harness.py, overridable)
