@@ -15,6 +15,8 @@ change: every component and every installed object must follow.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from nearpath.core.identifiers import (
     IQN_PREFIX,
     backstore_name,
@@ -53,6 +55,11 @@ ISCSI_PORT = 3260
 TARGET_DISABLED_LABEL = "nearpath.io/target"
 """Node label: the value ``disabled`` keeps the target DaemonSet (so every target) off the node."""
 TARGET_DISABLED_VALUE = "disabled"
+
+
+def target_disabled(labels: Mapping[str, str]) -> bool:
+    """The node's labels take it out of serving (its groups are fenced, then its agent leaves)."""
+    return labels.get(TARGET_DISABLED_LABEL) == TARGET_DISABLED_VALUE
 
 
 def target_field_manager(node: str) -> str:
@@ -124,6 +131,7 @@ __all__ = [
     "is_nearpath_backstore",
     "is_nearpath_iqn",
     "port_group_name",
+    "target_disabled",
     "target_field_manager",
     "target_iqn",
     "target_lease_labels",

@@ -289,6 +289,7 @@ class FakeKube:
         duration_seconds: int,
         labels: dict[str, str] | None = None,
         field_manager: str = "nearpath",
+        timeout_seconds: float | None = None,
     ) -> Obj:
         self._check_failure("apply_lease")
         spec = {"holderIdentity": holder, "leaseDurationSeconds": duration_seconds, "renewTime": rfc3339(self.clock())}

@@ -17,11 +17,12 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any, Protocol
 
 from nearpath.core.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
-from nearpath.core.clock import now_rfc3339
+from nearpath.core.clock import rfc3339, utc_now
 from nearpath.core.errors import AlreadyExists, Conflict, InvalidArgument, NearpathError, NotFound, Unavailable
 
 log = logging.getLogger("nearpath.kube")
@@ -73,8 +74,10 @@ class KubeApi(Protocol):
         duration_seconds: int,
         labels: dict[str, str] | None = None,
         field_manager: str = "nearpath",
+        timeout_seconds: float | None = None,
     ) -> Obj:
-        """Create or renew a Lease held by ``holder`` with renewTime now."""
+        """Create or renew a Lease held by ``holder`` with renewTime now (``timeout_seconds``: give up
+        after that long; a renewal confirmed too late is worth nothing to a self-fencing holder)."""
         ...
 
     def update_lease(
@@ -107,6 +110,29 @@ class KubeApi(Protocol):
     ) -> None: ...
 
 
+REQUEST_TIMEOUT_S = 15.0
+"""Default bound of one API call (connect, then read): a frozen API server must not hang a caller."""
+
+
+def _guard_transport(rest_client: Any, api_exception: Any) -> None:
+    """Give every non-streaming call a timeout, and turn transport failures (connection refused, reset,
+    timeout: urllib3 errors the generated client lets through) into ``ApiException`` with status 0, so
+    callers see them as :class:`Unavailable` like any other API failure."""
+    import urllib3  # noqa: PLC0415
+
+    original = rest_client.request
+
+    def request(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("_request_timeout") is None and kwargs.get("_preload_content", True):
+            kwargs["_request_timeout"] = (REQUEST_TIMEOUT_S, REQUEST_TIMEOUT_S)
+        try:
+            return original(method, url, *args, **kwargs)
+        except urllib3.exceptions.HTTPError as exc:
+            raise api_exception(status=0, reason=f"API server unreachable: {type(exc).__name__}") from exc
+
+    rest_client.request = request
+
+
 def status_apply_body(namespace: str, name: str, status: Obj) -> Obj:
     return {
         "apiVersion": API_VERSION,
@@ -119,7 +145,9 @@ def status_apply_body(namespace: str, name: str, status: Obj) -> Obj:
 class ClusterKube:
     """:class:`KubeApi` against a real API server (kubeconfig path or in-cluster)."""
 
-    def __init__(self, kubeconfig: str | None = None) -> None:
+    def __init__(self, kubeconfig: str | None = None, clock: Callable[[], datetime] = utc_now) -> None:
+        self.clock = clock
+        """This node's clock: stamps Lease renewTime and event times (tests skew it)."""
         from kubernetes import client, config  # noqa: PLC0415 (import cost only where used)
 
         if kubeconfig:
@@ -127,6 +155,7 @@ class ClusterKube:
         else:
             config.load_incluster_config()
             self._api_client = client.ApiClient()
+        _guard_transport(self._api_client.rest_client, client.ApiException)
         self._custom = client.CustomObjectsApi(self._api_client)
         self._core = client.CoreV1Api(self._api_client)
         self._coord = client.CoordinationV1Api(self._api_client)
@@ -148,9 +177,11 @@ class ClusterKube:
             return InvalidArgument(f"{what} rejected by the API server: {_api_message(body)}")
         if status == 403:
             return Unavailable(f"{what}: forbidden: {_api_message(body)}")
+        if not status:
+            return Unavailable(f"{what}: {reason}")
         return Unavailable(f"{what}: API server error {status}: {reason}")
 
-    def _server_side_apply(self, path: str, body: Obj, field_manager: str) -> Obj:
+    def _server_side_apply(self, path: str, body: Obj, field_manager: str, timeout_s: float = 30.0) -> Obj:
         """PATCH with application/apply-patch+yaml (force): the generated client cannot choose
         that content type for every resource, so the request is made through ``call_api``."""
         result = self._api_client.call_api(
@@ -162,7 +193,7 @@ class ClusterKube:
             response_type="object",
             auth_settings=["BearerToken"],
             _return_http_data_only=True,
-            _request_timeout=30,
+            _request_timeout=(timeout_s, timeout_s),
         )
         return dict(result)
 
@@ -226,6 +257,7 @@ class ClusterKube:
     def watch_volume_groups(
         self, namespace: str | None = None, resource_version: str | None = None, timeout_seconds: int = 30
     ) -> Iterator[tuple[str, Obj]]:
+        import urllib3  # noqa: PLC0415 (import cost only where used)
         from kubernetes import watch  # noqa: PLC0415 (import cost only where used)
 
         stream = watch.Watch()
@@ -246,6 +278,8 @@ class ClusterKube:
             if exc.status == 410:
                 return  # resourceVersion too old: the caller relists
             raise self._translate(exc, "VolumeGroup watch") from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:  # the stream broke mid-read
+            raise Unavailable(f"VolumeGroup watch: API server unreachable: {type(exc).__name__}") from exc
         finally:
             stream.stop()
 
@@ -285,16 +319,24 @@ class ClusterKube:
         duration_seconds: int,
         labels: dict[str, str] | None = None,
         field_manager: str = "nearpath",
+        timeout_seconds: float | None = None,
     ) -> Obj:
         body = {
             "apiVersion": "coordination.k8s.io/v1",
             "kind": "Lease",
             "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
-            "spec": {"holderIdentity": holder, "leaseDurationSeconds": duration_seconds, "renewTime": now_rfc3339()},
+            "spec": {
+                "holderIdentity": holder,
+                "leaseDurationSeconds": duration_seconds,
+                "renewTime": rfc3339(self.clock()),
+            },
         }
         try:
             return self._server_side_apply(
-                f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}", body, field_manager
+                f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}",
+                body,
+                field_manager,
+                timeout_seconds or REQUEST_TIMEOUT_S,
             )
         except self._client.ApiException as exc:
             raise self._translate(exc, f"Lease {namespace}/{name}") from exc
@@ -356,7 +398,7 @@ class ClusterKube:
             "apiVersion": "events.k8s.io/v1",
             "kind": "Event",
             "metadata": {"generateName": f"{meta.get('name', 'nearpath')}-", "namespace": namespace},
-            "eventTime": now_rfc3339(),
+            "eventTime": rfc3339(self.clock()),
             "reportingController": f"nearpath.io/{component}",
             "reportingInstance": component,
             "action": reason,

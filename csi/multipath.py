@@ -23,7 +23,9 @@ def config_text(*, fast_io_fail_tmo: int, dev_loss_tmo: int, no_path_retry: int)
 def device_section(*, fast_io_fail_tmo: int, dev_loss_tmo: int, no_path_retry: int) -> str:
     """The device section for LIO LUNs: ALUA priorities group the same-node (optimized) path
     first, the others wait in lower-priority groups; failback as soon as it returns. Maps are
-    named by WWID (``/dev/mapper/<wwid>``) whatever the host's defaults say."""
+    named by WWID (``/dev/mapper/<wwid>``) whatever the host's defaults say. The path checker is
+    ``directio`` (as upstream's LIO-ORG entry): LIO answers TEST UNIT READY without touching the
+    backend, so ``tur`` would keep a path whose backing device is gone (H10)."""
     return f"""\
 devices {{
     device {{
@@ -34,7 +36,7 @@ devices {{
         hardware_handler "1 alua"
         path_selector "service-time 0"
         failback immediate
-        path_checker tur
+        path_checker directio
         user_friendly_names no
         no_path_retry {no_path_retry}
         fast_io_fail_tmo {fast_io_fail_tmo}

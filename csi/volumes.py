@@ -13,6 +13,7 @@ from typing import Any
 from nearpath.core.api import (
     API_VERSION,
     KIND,
+    AluaState,
     BackingType,
     ConditionStatus,
     ConditionType,
@@ -56,13 +57,20 @@ def requested_size(required: int, limit: int, default: int) -> int:
 
 
 def readiness(vg: VolumeGroup, generation: int) -> tuple[bool, str]:
-    """Are the group's targets serving ``generation`` of the spec? And if not, why not."""
+    """Are the group's targets serving ``generation`` of the spec? And if not, why not.
+
+    Only live, unfenced targets count: the operator assigns ``unavailable`` to a node whose Lease
+    expired or whose agent reports a failure, and such a node may never report again (H1: a dead
+    serving node must not block attach, detach or expand while the others serve)."""
     status = vg.status
     if not status.assignments:
         ready = status.condition(ConditionType.READY.value)
         detail = f": {ready.message}" if ready and ready.message else " (is the nearpath operator running?)"
         return False, "no node is assigned to serve the volume yet" + detail
-    for assignment in status.assignments:
+    serving = [a for a in status.assignments if a.alua_state is not AluaState.UNAVAILABLE]
+    if not serving:
+        return False, "every assigned node is fenced (unavailable): no node serves the volume now"
+    for assignment in serving:
         if status.target_applied(assignment.node, generation):
             continue
         target = status.target(assignment.node)

@@ -133,12 +133,23 @@ class Controller:
             for key in self.reconciler.object_keys():
                 self.enqueue(key)
 
+    async def first_health_poll(self) -> None:
+        """Return after the first successful listing of Nodes and Leases. Deciding before it would
+        see every node down and every label missing: fence everything, drop nodeSelector placements."""
+        waiting = False
+        while True:
+            try:
+                await self.poll_health_once(with_nodes=True)
+                return
+            except NearpathError as exc:
+                if not waiting:
+                    log.warning("no node health yet; no VolumeGroup is reconciled before it", extra={"error": str(exc)})
+                    waiting = True
+            await asyncio.sleep(self.settings.health_interval_seconds)
+
     async def run(self) -> None:
-        """Run until cancelled."""
-        try:
-            await self.poll_health_once(with_nodes=True)  # know the nodes before the first decision
-        except NearpathError as exc:
-            log.warning("could not read node health", extra={"error": str(exc)})
+        """Run until cancelled. No worker starts before the first successful health poll."""
+        await self.first_health_poll()
         tasks = [asyncio.create_task(self.worker()) for _ in range(self.settings.workers)]
         tasks.append(asyncio.create_task(self.health_loop()))
         tasks.append(asyncio.create_task(self.resync_loop()))

@@ -31,7 +31,8 @@ class NodeHealth:
     alive_since: datetime | None = None
     """Start of the current continuous alive period (None when down)."""
     down_since: datetime | None = None
-    """When the Lease expired (renewTime + duration); None when alive or never seen."""
+    """When the Lease expired (last observed renewal + duration + grace, on the operator's clock); None when
+    alive or never seen."""
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -60,7 +61,8 @@ class Event:
     message: str
     type_: str = "Normal"
     failover_reason: str | None = None
-    """Set on FailedOver events: the metric label (LeaseExpired, TargetFailed, DevicesMissing)."""
+    """Set on FailedOver events: the metric label (LeaseExpired, TargetFailed, DevicesMissing, SelfFenced,
+    TargetDisabled)."""
     decision_seconds: float | None = None
     """For failovers: time from the loss (Lease expiry, failure report) to this decision."""
 
@@ -97,7 +99,7 @@ class Choice:
 
 @dataclass(frozen=True)
 class Loss:
-    reason: str  # LeaseExpired, TargetFailed, DevicesMissing
+    reason: str  # LeaseExpired, TargetFailed, DevicesMissing, SelfFenced, TargetDisabled
     detail: str
     since: datetime | None
 

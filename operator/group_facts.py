@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from nearpath.core.api import BackingType, TargetAssignment, VolumeGroup
+from nearpath.core.api import AluaState, BackingType, TargetAssignment, VolumeGroup
+from nearpath.core.contract import TARGET_DISABLED_LABEL, TARGET_DISABLED_VALUE, target_disabled
 from nearpath.operator.decision_types import Event, Loss, NodeHealth, Policy, Timer, fmt_time
 
 
@@ -51,9 +52,15 @@ class GroupFacts:
         if known is None or not known.alive:
             since = known.down_since if known is not None else None
             return Loss("LeaseExpired", f"agent Lease expired at {fmt_time(since)}", since)
+        if target_disabled(self.labels(node)):
+            return Loss("TargetDisabled", f"node labelled {TARGET_DISABLED_LABEL}={TARGET_DISABLED_VALUE}", None)
         entry = self.entries.get(node)
         if entry is None:
             return None
+        prev = self.prev.get(node)
+        if entry.fenced and prev is not None and prev.alua_state is not AluaState.UNAVAILABLE:
+            detail = "agent fenced its node" + (f": {entry.message}" if entry.message else "")
+            return Loss("SelfFenced", detail, entry.last_update_time)
         if not self.local and entry.devices_present is False:
             detail = "agent reports the disks' devices missing" + (f": {entry.message}" if entry.message else "")
             return Loss("DevicesMissing", detail, entry.last_update_time)

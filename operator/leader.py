@@ -1,12 +1,18 @@
 """Leader election with a coordination.k8s.io Lease (``nearpath-operator-leader``).
 
 Several operator replicas may run; only the holder of the Lease reconciles. A replica takes the
-Lease when it is free, expired (renewTime + leaseDurationSeconds < now) or already its own, with
-a compare-and-swap write (resourceVersion), so two replicas never both win. The leader renews
-every duration/3; if a renewal cannot be confirmed before the Lease would expire, it stops
-(the process exits and is restarted as a follower), so at most one replica acts at a time as
-long as clocks agree within the duration. On a clean shutdown it releases the Lease so a
-follower takes over at once.
+Lease when it is free, its own, or expired -- and, as in client-go, "expired" is measured on the
+replica's own monotonic clock: the holder's Lease (resourceVersion, holder, renewTime) has not
+changed for leaseDurationSeconds since this replica first saw it that way. No clock is compared
+across nodes. Writes are compare-and-swap (resourceVersion), so two replicas never both win.
+
+The leader renews every duration/3. Its right to act lasts ``duration - duration/3`` from the
+moment it *sent* its last confirmed renewal (:meth:`LeaderElector.holds`): a follower observes that
+renewal no earlier than it was sent and waits a whole duration, so the old leader's right ends
+before anyone else can take over. The reconciler checks it before every write (a former leader
+cannot write status after losing its Lease); :meth:`LeaderElector.hold` returns (the process exits
+and restarts as a follower) once it runs out. On a clean shutdown the leader releases the Lease
+so a follower takes over at once.
 """
 
 from __future__ import annotations
@@ -15,12 +21,13 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from nearpath.core.clock import parse_time, rfc3339, utc_now
+from nearpath.core.clock import rfc3339, utc_now
 from nearpath.core.contract import LEADER_LEASE_LABELS
 from nearpath.core.errors import Conflict, NearpathError
 from nearpath.core.kube import KubeApi
@@ -32,16 +39,11 @@ def default_identity() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def may_take(spec: Mapping[str, Any] | None, identity: str, now: datetime) -> bool:
-    """Whether ``identity`` may write the Lease with this spec: free, expired or its own."""
-    if not spec:
-        return True
-    holder = spec.get("holderIdentity")
-    if not holder or holder == identity:
-        return True
-    renew = parse_time(spec.get("renewTime")) or parse_time(spec.get("acquireTime"))
-    duration = spec.get("leaseDurationSeconds") or 0
-    return renew is None or renew + timedelta(seconds=int(duration)) < now
+def lease_version(lease: Mapping[str, Any]) -> str:
+    """What changes with every write of a Lease: any change is a renewal (or a takeover)."""
+    spec = lease.get("spec") or {}
+    meta = lease.get("metadata") or {}
+    return f"{meta.get('resourceVersion', '')}/{spec.get('holderIdentity')}/{spec.get('renewTime')}"
 
 
 def next_spec(spec: Mapping[str, Any] | None, identity: str, duration_s: int, now: datetime) -> dict[str, Any]:
@@ -66,29 +68,54 @@ class LeaderElector:
     identity: str
     duration_s: int = 15
     clock: Callable[[], datetime] = utc_now
+    monotonic: Callable[[], float] = time.monotonic
+    _seen: tuple[str, float] | None = None
+    """(version of the other holder's Lease, when this replica first saw that version)."""
+    _confirmed: float | None = None
+    """Monotonic time at which the last confirmed renewal was sent."""
 
     @property
     def renew_interval(self) -> float:
         return self.duration_s / 3
 
+    def holds(self) -> bool:
+        """This replica may act as the leader now (its last confirmed renewal is recent enough)."""
+        if self._confirmed is None:
+            return False
+        return self.monotonic() - self._confirmed < self.duration_s - self.renew_interval
+
+    def may_take(self, lease: Mapping[str, Any] | None, now: float) -> bool:
+        """Free, own, or unchanged for a whole duration on this replica's clock."""
+        spec = (lease or {}).get("spec") or {}
+        holder = spec.get("holderIdentity")
+        if lease is None or not holder or holder == self.identity:
+            return True
+        version = lease_version(lease)
+        if self._seen is None or self._seen[0] != version:
+            self._seen = (version, now)
+            return False
+        duration = int(spec.get("leaseDurationSeconds") or self.duration_s)
+        return now - self._seen[1] > duration
+
     def try_acquire(self) -> bool:
         """One attempt to take or renew the Lease; True when this replica holds it afterwards."""
+        sent = self.monotonic()
         lease = self.kube.get_lease(self.namespace, self.name)
-        now = self.clock()
         spec = (lease or {}).get("spec")
-        if not may_take(spec, self.identity, now):
+        if not self.may_take(lease, sent):
             return False
         version = None if lease is None else lease["metadata"].get("resourceVersion")
         try:
             self.kube.update_lease(
                 self.namespace,
                 self.name,
-                next_spec(spec, self.identity, self.duration_s, now),
+                next_spec(spec, self.identity, self.duration_s, self.clock()),
                 version,
                 labels=dict(LEADER_LEASE_LABELS),
             )
         except Conflict:
             return False
+        self._confirmed = sent
         return True
 
     def release(self) -> None:
@@ -121,8 +148,6 @@ class LeaderElector:
 
     async def hold(self) -> None:
         """Renew until leadership is lost (returns then); cancel to stop renewing."""
-        loop = asyncio.get_running_loop()
-        confirmed = loop.time()
         while True:
             await asyncio.sleep(self.renew_interval)
             try:
@@ -130,8 +155,7 @@ class LeaderElector:
             except NearpathError as exc:
                 log.warning("leader Lease renewal failed", extra={"error": str(exc)})
                 ok = None
-            if ok:
-                confirmed = loop.time()
-            elif ok is False or loop.time() - confirmed > self.duration_s - self.renew_interval:
+            if ok is False or not self.holds():
+                self._confirmed = None
                 log.error("lost leadership", extra={"identity": self.identity, "lease": self.name})
                 return

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-from datetime import timedelta
 from typing import Any
 
 import kopf
@@ -88,8 +87,9 @@ async def run(settings: OperatorSettings, kube: KubeApi, stop: asyncio.Event) ->
             task.cancel()
         if stop.is_set():
             return 0
+    may_write = elector.holds if elector is not None else lambda: True
     reconciler = Reconciler(
-        kube, settings.policy(), metrics, LeaseTracker(grace=timedelta(seconds=settings.lease_grace_seconds))
+        kube, settings.policy(), metrics, LeaseTracker(settings.health_timers()), may_write=may_write
     )
     controller = Controller(reconciler, kube, settings)
     registry = kopf.OperatorRegistry()

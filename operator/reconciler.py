@@ -23,7 +23,7 @@ from typing import Any
 from nearpath.core.api import ConditionStatus, VolumeGroupStatus, parse_volume_group
 from nearpath.core.clock import rfc3339, utc_now
 from nearpath.core.contract import FINALIZER, OPERATOR_EVENT_COMPONENT, OPERATOR_FIELD_MANAGER
-from nearpath.core.errors import Conflict, InvalidSpec, NotFound
+from nearpath.core.errors import Aborted, Conflict, InvalidSpec, NotFound
 from nearpath.core.kube import KubeApi, Obj
 from nearpath.operator.decisions import Decision, Policy, decide
 from nearpath.operator.health import LeaseTracker
@@ -66,12 +66,18 @@ class Reconciler:
         metrics: OperatorMetrics,
         tracker: LeaseTracker | None = None,
         clock: Callable[[], datetime] = utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
+        may_write: Callable[[], bool] = lambda: True,
     ) -> None:
         self.kube = kube
         self.policy = policy
         self.metrics = metrics
         self.tracker = tracker or LeaseTracker()
         self.clock = clock
+        self.monotonic = monotonic
+        self.may_write = may_write
+        """False once this replica's leadership ran out: it then writes nothing (write fencing)."""
+        """The clock Lease expiry is measured on (the operator's own; never compared with the agents')."""
         self._objects: dict[str, Obj] = {}
         self._lock = threading.Lock()
         self._pending_since: dict[str, float] = {}
@@ -102,7 +108,12 @@ class Reconciler:
 
     def observe_leases(self, leases: Iterable[Mapping[str, Any]]) -> set[str]:
         with self._lock:
-            return self.tracker.observe(leases, self.clock())
+            return self.tracker.observe(leases, self.monotonic())
+
+    def tick_health(self) -> set[str]:
+        """Nodes whose Lease ran out since the last listing (no API call)."""
+        with self._lock:
+            return self.tracker.tick(self.monotonic())
 
     def observe_nodes(self, nodes: Iterable[Mapping[str, Any]]) -> set[str]:
         with self._lock:
@@ -153,8 +164,8 @@ class Reconciler:
             self._write_invalid(obj, exc)
             return None
         with self._lock:
-            health = self.tracker.snapshot()
-        now = self.clock()
+            now = self.clock()
+            health = self.tracker.snapshot(self.monotonic(), now)
         decision = decide(vg, health, self.policy, now)
         stored = operator_part(obj.get("status"))
         wanted = {k: v for k, v in decision.status.items() if v != []}
@@ -162,6 +173,7 @@ class Reconciler:
             if stored.get("assignments") != wanted.get("assignments"):
                 self._pending_since.setdefault(key, time.monotonic())
             namespace, name = meta["namespace"], meta["name"]
+            self._check_leadership(key)
             updated = self.kube.apply_volume_group_status(namespace, name, decision.status, OPERATOR_FIELD_MANAGER)
             with self._lock:
                 self._store(key, updated)
@@ -171,6 +183,10 @@ class Reconciler:
             self._patch_finalizers(self.get(key) or obj, add=False)
             return None
         return decision.requeue_after
+
+    def _check_leadership(self, key: str) -> None:
+        if not self.may_write():
+            raise Aborted(f"not writing VolumeGroup {key}: this operator replica no longer holds the leader Lease")
 
     def _record(self, key: str, decision: Decision) -> None:
         self.metrics.set_conditions(key, {c.type: c.status.value for c in decision.conditions})
@@ -203,6 +219,7 @@ class Reconciler:
             "observedGeneration": meta.get("generation", 0),
         }
         status = {"observedGeneration": meta.get("generation", 0), "conditions": [condition]}
+        self._check_leadership(object_key(obj))
         updated = self.kube.apply_volume_group_status(meta["namespace"], meta["name"], status, OPERATOR_FIELD_MANAGER)
         with self._lock:
             self._store(object_key(obj), updated)
@@ -220,6 +237,7 @@ class Reconciler:
             if add == (FINALIZER in finalizers):
                 return current
             wanted = [*finalizers, FINALIZER] if add else [f for f in finalizers if f != FINALIZER]
+            self._check_leadership(key)
             try:
                 updated = self.kube.patch_volume_group(
                     namespace,

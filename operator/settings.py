@@ -9,6 +9,7 @@ from pydantic import Field
 from nearpath.core.contract import LEADER_LEASE_NAME, LEASE_NAMESPACE
 from nearpath.core.settings import MetricsSettings
 from nearpath.operator.decisions import Policy
+from nearpath.operator.health import HealthTimers
 
 
 class OperatorSettings(MetricsSettings):
@@ -25,14 +26,38 @@ class OperatorSettings(MetricsSettings):
         1.0,
         ge=0,
         le=60,
-        description="Extra time past renewTime + leaseDurationSeconds before a node counts as down (clock skew).",
+        description="Extra time past leaseDurationSeconds, counted from the operator's own observation of the last "
+        "renewal, before a node counts as down (API latency).",
+    )
+    api_blind_seconds: float = Field(
+        3.0,
+        gt=0,
+        le=600,
+        description="No successful Lease listing for this long means the operator could not observe renewals: "
+        "on the next listing every Lease counts as renewed then (an API outage is not a node failure).",
+    )
+    api_regain_hold_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=600,
+        description="After such a blind period, no node is declared down for this long (agents reconnect first).",
+    )
+    mass_expiry_fraction: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="A Lease that runs out while this fraction of the live nodes (and at least two) missed renewals "
+        "points at the control plane, not the nodes: decisions are held (once per episode).",
+    )
+    mass_expiry_hold_seconds: float = Field(
+        20.0, ge=0, le=600, description="How long a mass Lease expiry holds node-down decisions."
     )
     health_interval_seconds: float = Field(
         1.0,
         gt=0,
         le=60,
         description="How often the agents' Leases are listed. Failover detection takes at most lease "
-        "duration + grace + this interval after the agent's last renewal.",
+        "duration + grace + twice this interval after the agent's last renewal.",
     )
     stabilization_window_seconds: float = Field(
         10.0,
@@ -74,6 +99,15 @@ class OperatorSettings(MetricsSettings):
     identity: str | None = Field(
         None, description="This replica's identity in the leader Lease; default: hostname and process id."
     )
+
+    def health_timers(self) -> HealthTimers:
+        return HealthTimers(
+            grace=self.lease_grace_seconds,
+            blind_after=self.api_blind_seconds,
+            regain_hold=self.api_regain_hold_seconds,
+            mass_fraction=self.mass_expiry_fraction,
+            mass_hold=self.mass_expiry_hold_seconds,
+        )
 
     def policy(self) -> Policy:
         return Policy(

@@ -6,13 +6,19 @@ request does not pull an attached disk) and how (:mod:`nearpath.target.desired`)
 (:mod:`nearpath.target.converge`), reads back what it achieved and produces this node's
 ``targets`` status entry per group. A group that cannot be computed (missing device, bad or
 missing Secret) gets ``ready: false`` with the reason and its existing LIO objects are left
-exactly as they are; the other groups are unaffected. The agent never tears LIO down on exit:
+as they are (except the fence, below); the other groups are unaffected. The agent never tears LIO down on exit:
 the kernel keeps serving, and the next start reads what exists and converges.
 
-Kubernetes mode (:meth:`TargetAgent.run`) lists and watches VolumeGroups, re-converges on
-every change and every ``resync_seconds`` (which also picks up Secret rotations), writes
-status entries only when they changed (server-side apply with the node's field manager)
-and renews the node's heartbeat Lease from a thread.
+Kubernetes mode (:mod:`nearpath.target.runtime`) lists and watches VolumeGroups, re-converges
+on every change and every ``resync_seconds`` (which also picks up Secret rotations), writes
+status entries only when they changed (server-side apply with the node's field manager),
+renews the node's heartbeat Lease and self-fences (:mod:`nearpath.target.fence`).
+
+Fencing: a group is served *unavailable* whatever its assignment while the node is self-fenced
+or labelled ``nearpath.io/target=disabled``; the entry then reports unavailable, which the
+operator takes as the node's loss. The self-fence ends once no group assigns this node anything
+but unavailable (the operator saw it). A group assigned unavailable whose target cannot be
+computed (device gone, Secret missing) still gets its ALUA groups set unavailable.
 """
 
 from __future__ import annotations
@@ -20,17 +26,22 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from nearpath.core.api import AgentDuty, BackingType, TargetStatus, VolumeGroup, parse_volume_group
+from nearpath.core.api import AgentDuty, AluaState, BackingType, TargetStatus, VolumeGroup, parse_volume_group
 from nearpath.core.api.spec import DEFAULT_LOCAL_DIRECTORY
 from nearpath.core.chap import PASSWORD_KEYS
 from nearpath.core.clock import utc_now
-from nearpath.core.contract import target_field_manager, target_iqn, target_lease_labels, target_lease_name
+from nearpath.core.contract import (
+    target_disabled,
+    target_field_manager,
+    target_iqn,
+    target_lease_labels,
+    target_lease_name,
+)
 from nearpath.core.errors import NearpathError
 from nearpath.core.kube import KubeApi, Obj
 from nearpath.core.logging import register_secret
@@ -47,9 +58,11 @@ from nearpath.target.desired import (
     disk_paths,
     owned_names,
 )
+from nearpath.target.fence import SelfFence, fence_lio
 from nearpath.target.lio import BackstoreState, LioEdge, TargetState
 from nearpath.target.metrics import TargetMetrics
 from nearpath.target.wipe import FULL_ZERO_LIMIT, WipeResult
+from nearpath.target.peers import UrlFor, peer_hosts
 
 log = logging.getLogger("nearpath.target.agent")
 
@@ -80,6 +93,8 @@ class _Plan:
     assigned: bool = False
     refused: bool = False
     """A disk path this node will not serve: nothing of the group may stay in LIO."""
+    held_fenced: bool = False
+    """Assigned a serving state, but this node is fenced (self-fence or disabled label): served unavailable."""
 
 
 class TargetAgent:
@@ -98,6 +113,8 @@ class TargetAgent:
         path_policy: PathPolicy | None = None,
         runner: Runner | None = None,
         full_zero_limit: int = FULL_ZERO_LIMIT,
+        fence: SelfFence | None = None,
+        peer_url: UrlFor | None = None,
     ) -> None:
         self.edge = edge
         self.node = node
@@ -113,6 +130,17 @@ class TargetAgent:
         self.full_zero_limit = full_zero_limit
         self.lock = threading.RLock()
         """Held while LIO changes (the metrics collector reads under it too)."""
+        self.fence = fence
+        """The self-fence (Kubernetes mode); None: follow assignments only (file mode)."""
+        self.peer_url = peer_url
+        self.peers: dict[str, str] = {}
+        """Peer node -> portal host, from the last VolumeGroup listing."""
+        self.disabled = False
+        """This node is labelled nearpath.io/target=disabled."""
+        self.backing_paths: set[str] = set()
+        """Disk paths of the groups assigned to this node (last pass): the backend watch reads them."""
+        if fence is not None:
+            self.metrics.watch_renewal_age(fence.renewal_age)
 
     # one pass ----------------------------------------------------------------------------
     def reconcile(
@@ -125,6 +153,8 @@ class TargetAgent:
         self, objs: Sequence[Obj], labels: Mapping[str, str], read_secret: SecretReader
     ) -> list[GroupReport]:
         self.metrics.reconciles.inc()
+        self.disabled = target_disabled(labels)
+        self.backing_paths = set()
         reports: list[GroupReport] = []
         plans: list[_Plan] = []
         protected_iqns: set[str] = set()
@@ -150,6 +180,10 @@ class TargetAgent:
                 protected_iqns.add(iqn)
                 protected_stores |= owned
                 self.metrics.reconcile_errors.labels(vg.key).inc()
+                if self._fencing(vg):  # cannot compute what to serve, but the fence still applies
+                    fence_lio(self.edge, self.lock, only=owned)
+        if self.fence is not None and self.fence.fenced and not any(p.held_fenced for p in plans):
+            self.fence.acknowledged()
         wanted = [p.desired for p in plans if p.desired is not None]
         result = converge_all(
             self.edge, self.node, wanted, protected_iqns, protected_stores, self.manage_discovery_auth
@@ -173,7 +207,7 @@ class TargetAgent:
         targets: Mapping[str, TargetState],
         now: datetime,
     ) -> TargetStatus:
-        """This node's ``targets`` entry for one planned group, after the converge."""
+        """This node's ``targets`` entry for the planned group, from what LIO now holds."""
         vg = plan.vg
         entry = TargetStatus(
             node=self.node,
@@ -195,25 +229,49 @@ class TargetAgent:
             if plan.assigned and plan.error:
                 target = targets.get(entry.iqn)
                 entry = entry.model_copy(update={"sessions": len(target.sessions()) if target else 0})
-        else:
-            obs = observe(plan.desired, backstores, targets.get(plan.desired.iqn))
-            message = result.errors.get(vg.key) or obs.message
-            if vg.key in result.warnings:
-                message = f"{message}; {result.warnings[vg.key]}"
-            entry = entry.model_copy(
-                update={
-                    "ready": obs.ready and vg.key not in result.errors,
-                    "alua_state": obs.alua_state,
-                    "port_group_id": plan.desired.alua_group.group_id,
-                    "sessions": obs.sessions,
-                    "message": message[:4096],
-                }
-            )
-        return entry
+            return entry
+        obs = observe(plan.desired, backstores, targets.get(plan.desired.iqn))
+        message = result.errors.get(vg.key) or obs.message
+        if vg.key in result.warnings:
+            message = f"{message}; {result.warnings[vg.key]}"
+        if plan.held_fenced:
+            message = f"{self._fence_text()}; {message}"
+        return entry.model_copy(
+            update={
+                "ready": obs.ready and vg.key not in result.errors,
+                "alua_state": obs.alua_state,
+                "port_group_id": plan.desired.alua_group.group_id,
+                "sessions": obs.sessions,
+                "message": message[:4096],
+                "fenced": plan.held_fenced or None,
+            }
+        )
+
+    def _fence_text(self) -> str:
+        if self.disabled:
+            return "fenced: node labelled nearpath.io/target=disabled"
+        return f"self-fenced: {self.fence.reason if self.fence is not None else ''}"
+
+    def _fencing(self, vg: VolumeGroup) -> bool:
+        """This node must serve ``vg`` unavailable: assigned so, self-fenced, or disabled by label."""
+        assignment = vg.status.assignment(self.node)
+        if assignment is not None and assignment.alua_state is AluaState.UNAVAILABLE:
+            return True
+        if self.disabled or self.fence is None:
+            return self.disabled
+        # a renewal gone stale counts too (e.g. the process was stopped and resumes): the fence thread
+        # decides within a tick, and no reconcile may restore active/optimized before it
+        return self.fence.fenced or (self.fence.due() and not self.fence.holding)
 
     def _plan(self, vg: VolumeGroup, obj: Obj, read_secret: SecretReader) -> _Plan:
         assignment = vg.status.assignment(self.node)
+        held = False
+        if assignment is not None and assignment.alua_state is not AluaState.UNAVAILABLE and self._fencing(vg):
+            assignment = assignment.model_copy(update={"alua_state": AluaState.UNAVAILABLE})
+            held = True
         paths = disk_paths(vg, assignment, self.node)
+        if assignment is not None:
+            self.backing_paths |= set(paths.values())
         refusal = self._confine(vg, paths)
         if refusal:
             return _Plan(vg, obj, False, error=refusal, assigned=assignment is not None, refused=True)
@@ -224,7 +282,7 @@ class TargetAgent:
                     error = error or self._create_local_file(paths[disk.name], disk.size_bytes)
         facts = {path: self.prober(path) for path in set(paths.values())}
         present = all(f.exists for f in facts.values())
-        plan = _Plan(vg, obj, present, assigned=assignment is not None)
+        plan = _Plan(vg, obj, present, assigned=assignment is not None, held_fenced=held)
         if assignment is None:
             return plan
         if error:
@@ -270,6 +328,7 @@ class TargetAgent:
     # Kubernetes mode ---------------------------------------------------------------------
     def reconcile_kube(self, kube: KubeApi) -> list[GroupReport]:
         objs = kube.list_volume_groups()
+        self.peers = peer_hosts(objs, self.node)
         labels = self._node_labels(kube)
         reports = self.reconcile(objs, labels, kube.read_secret)
         for report in reports:
@@ -325,7 +384,9 @@ class TargetAgent:
             report.namespace, report.name, {"targets": [wire]}, target_field_manager(self.node)
         )
 
-    def renew_lease(self, kube: KubeApi, namespace: str, duration_seconds: int) -> None:
+    def renew_lease(
+        self, kube: KubeApi, namespace: str, duration_seconds: int, timeout_seconds: float | None = None
+    ) -> None:
         kube.apply_lease(
             namespace,
             target_lease_name(self.node),
@@ -333,66 +394,8 @@ class TargetAgent:
             duration_seconds=duration_seconds,
             labels=target_lease_labels(self.node),
             field_manager=target_field_manager(self.node),
+            timeout_seconds=timeout_seconds,
         )
-
-    def heartbeat(self, kube: KubeApi, namespace: str, duration_seconds: int, stop: threading.Event) -> None:
-        """Renew the Lease every third of its duration until ``stop``."""
-        interval = duration_seconds / 3
-        while not stop.is_set():
-            try:
-                self.renew_lease(kube, namespace, duration_seconds)
-            except NearpathError as exc:
-                self.metrics.lease_errors.inc()
-                log.warning("could not renew heartbeat lease", extra={"error": exc.message})
-            stop.wait(interval)
-
-    def run(
-        self,
-        kube: KubeApi,
-        stop: threading.Event,
-        *,
-        resync_seconds: float,
-        lease_namespace: str,
-        lease_duration_seconds: int,
-    ) -> None:
-        beat = threading.Thread(
-            target=self.heartbeat,
-            args=(kube, lease_namespace, lease_duration_seconds, stop),
-            name="lease",
-            daemon=True,
-        )
-        beat.start()
-        try:
-            while not stop.is_set():
-                started = time.monotonic()
-                resource_version = None
-                try:
-                    reports = self.reconcile_kube(kube)
-                    versions = [int(r.obj["metadata"].get("resourceVersion") or 0) for r in reports if r.obj]
-                    resource_version = str(max(versions)) if versions else None
-                except NearpathError as exc:
-                    log.warning("reconcile failed", extra={"error": exc.message})
-                    self.metrics.reconcile_errors.labels("(all)").inc()
-                self._wait_for_change(kube, stop, resource_version, started + resync_seconds)
-                stop.wait(max(0.0, started + MIN_RECONCILE_INTERVAL - time.monotonic()))
-        finally:
-            stop.set()
-            beat.join(timeout=5)
-
-    def _wait_for_change(self, kube: KubeApi, stop: threading.Event, rv: str | None, deadline: float) -> None:
-        while not stop.is_set():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            try:
-                for _event, _obj in kube.watch_volume_groups(
-                    resource_version=rv, timeout_seconds=max(1, min(5, int(remaining)))
-                ):
-                    return
-            except NearpathError as exc:
-                log.warning("watch failed", extra={"error": exc.message})
-                stop.wait(min(remaining, 2.0))
-                return
 
 
 def _without_time(entry: Mapping[str, Any]) -> dict[str, Any]:

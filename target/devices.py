@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import mmap
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from nearpath.target.model import DeviceFacts, TargetConfigError
@@ -11,15 +13,38 @@ from nearpath.target.model import DeviceFacts, TargetConfigError
 SYS_BLOCK = Path("/sys/class/block")
 
 
-def probe(path: str, sys_block: Path = SYS_BLOCK) -> DeviceFacts:
-    """Existence, kind, size and discard support of ``path`` (symlinks followed)."""
+READ_CHECK_BYTES = 4096
+
+
+def readable(path: str) -> bool:
+    """One O_DIRECT read of the first 4 KiB reaches the device: False when the backend fails it (EIO
+    from a lost SAN path, dm-error, a removed disk). LIO answers TEST UNIT READY and NOP-Out without
+    its backend, so this is the agent's only look at the backend itself (H10)."""
+    buffer = mmap.mmap(-1, READ_CHECK_BYTES)  # page aligned, as O_DIRECT wants
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECT", 0))
+    except OSError:
+        return False
+    try:
+        os.readv(fd, [buffer])
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+        buffer.close()
+    return True
+
+
+def probe(path: str, sys_block: Path = SYS_BLOCK, read_check: Callable[[str], bool] = readable) -> DeviceFacts:
+    """Existence, kind, size and discard support of ``path`` (symlinks followed). A block device
+    whose first block cannot be read counts as absent."""
     try:
         st = os.stat(path)
     except OSError:
         return DeviceFacts(exists=False)
     if stat.S_ISREG(st.st_mode):
         return DeviceFacts(exists=True, is_block=False, size_bytes=st.st_size)
-    if not stat.S_ISBLK(st.st_mode):
+    if not stat.S_ISBLK(st.st_mode) or not read_check(path):
         return DeviceFacts(exists=False)
     name = Path(os.path.realpath(path)).name
     size = _read_int(sys_block / name / "size") * 512

@@ -31,9 +31,12 @@ from nearpath.core.errors import NearpathError
 from nearpath.core.logging import configure
 from nearpath.target.agent import GroupReport, TargetAgent
 from nearpath.target.confinement import HostView, PathPolicy
+from nearpath.target.fence import SelfFence
 from nearpath.target.metrics import TargetMetrics
 from nearpath.target.model import Portal
+from nearpath.target.peers import metrics_url
 from nearpath.target.rtslib_lio import RtslibLio
+from nearpath.target.runtime import AgentRuntime
 from nearpath.target.settings import TargetSettings
 
 log = logging.getLogger("nearpath.target")
@@ -131,16 +134,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_file:
         return _run_file_mode(agent, args, stop, settings.resync_seconds)
 
+    return _run_kube_mode(agent, settings, port, stop)
+
+
+def _run_kube_mode(agent: TargetAgent, settings: TargetSettings, metrics_port: int, stop: threading.Event) -> int:
+    """Serve the API server's VolumeGroups with the heartbeat Lease and the self-fence until stopped."""
     from nearpath.core.kube import ClusterKube  # noqa: PLC0415 (file mode runs without the client)
 
     kube = ClusterKube(settings.kubeconfig)
-    agent.run(
+    agent.fence = SelfFence(settings.fence_timers())
+    agent.peer_url = metrics_url(metrics_port)
+    agent.metrics.watch_renewal_age(agent.fence.renewal_age)
+    AgentRuntime(
+        agent,
         kube,
         stop,
         resync_seconds=settings.resync_seconds,
         lease_namespace=settings.lease_namespace,
         lease_duration_seconds=settings.lease_duration_seconds,
-    )
+        deadline_file=Path(settings.fence_deadline_file) if settings.fence_deadline_file else None,
+    ).run()
     return 0
 
 

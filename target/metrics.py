@@ -11,7 +11,10 @@ so the numbers are the kernel's, not a copy that ages between reconciles:
   port group reports (one series per state, the others 0);
 - ``nearpath_target_sessions{target}``: logged-in iSCSI sessions;
 - ``nearpath_target_reconcile_errors_total{volumegroup}``, ``nearpath_target_reconciles_total``,
-  ``nearpath_target_lio_changes_total``, ``nearpath_target_lease_renewal_errors_total``.
+  ``nearpath_target_lio_changes_total``, ``nearpath_target_lease_renewal_errors_total``,
+  ``nearpath_target_self_fences_total``;
+- ``nearpath_target_lease_renewal_age_seconds``: time since the last confirmed Lease renewal was
+  sent (the self-fence's clock; peers read it, :mod:`nearpath.target.peers`).
 
 LIO has no per-command latency statistics, so there is no latency metric.
 """
@@ -20,9 +23,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -104,6 +107,18 @@ class TargetMetrics:
         self.lease_errors = Counter(
             "nearpath_target_lease_renewal_errors", "Failed heartbeat Lease renewals", registry=self.registry
         )
+        self.self_fences = Counter(
+            "nearpath_target_self_fences", "Times this node fenced itself (Lease lost)", registry=self.registry
+        )
+        self.renewal_age = Gauge(
+            "nearpath_target_lease_renewal_age_seconds",
+            "Time since the agent sent its last confirmed Lease renewal (peers read it to tell an API outage "
+            "from a partition)",
+            registry=self.registry,
+        )
+
+    def watch_renewal_age(self, age: Callable[[], float]) -> None:
+        self.renewal_age.set_function(age)
 
     def watch_lio(self, edge: LioEdge, lock: threading.Lock | threading.RLock) -> None:
         self.registry.register(LioCollector(edge, lock))

@@ -75,6 +75,12 @@ class TargetStatus(ApiModel):
         ),
     )
     ready: bool = Field(False, description="The target serves every disk with the assigned state.")
+    fenced: bool | None = Field(
+        None,
+        description="The agent serves the group unavailable on its own, whatever the assignment: it lost its "
+        "Lease (self-fence) or its node is labelled nearpath.io/target=disabled. Lasts until the operator "
+        "assigns the node unavailable.",
+    )
     sessions: int = Field(0, ge=0, description="Logged-in iSCSI sessions.")
     message: str = Field("", max_length=4096, description="Why it is not ready, or what was last done.")
     observed_generation: int | None = Field(None, description="VolumeGroup generation the agent applied.")

@@ -329,6 +329,20 @@ class ControlPlane:
             self._retired.append(proc)
         self._start_controller_manager()
 
+    def stop_apiserver(self) -> None:
+        """Stop the kube-apiserver process (fault injection: a control-plane outage; etcd keeps running)."""
+        for proc in [p for p in self.procs if p.name == "kube-apiserver"]:
+            proc.terminate()
+            self.procs.remove(proc)
+            self._retired.append(proc)
+
+    def start_apiserver(self) -> None:
+        """Start kube-apiserver again on the same port (kubeconfigs stay valid) and wait until ready."""
+        if any(p.name == "kube-apiserver" for p in self.procs):
+            raise ControlPlaneError("kube-apiserver is already running")
+        self._start_apiserver(port=self.port)
+        self.wait_ready(self.ready_timeout_s)
+
     def leftover_pids(self) -> list[int]:
         return [p.pid for p in self.procs + self._retired if process_alive(p.pid, p.exe)]
 
@@ -419,8 +433,8 @@ class ControlPlane:
         ]
         self.procs.append(start_process("etcd", argv, self.workdir / "logs" / "etcd.log"))
 
-    def _start_apiserver(self) -> None:
-        self.port = free_port()
+    def _start_apiserver(self, port: int | None = None) -> None:
+        self.port = port or free_port()
         argv = self._apiserver_argv()
         self.procs.append(start_process("kube-apiserver", argv, self.workdir / "logs" / "kube-apiserver.log"))
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.controlplane.chart import render, service_account_names, token_kubeconfig
 from tests.controlplane.cluster import ControlPlane
 from tests.controlplane.helpers import CRD_DIR, CRD_NAME, VG_CRD_FILE, load_crd
+from tests.controlplane.nodes import LEASE_NS, RELEASE
 from tests.fixtures.controlplane import Kubectl
 
 ESTABLISH_TIMEOUT_S = 60
@@ -52,3 +55,26 @@ def namespace(control_plane: ControlPlane) -> Iterator[str]:
     assert status == 201, f"creating namespace {name}: HTTP {status} {json.dumps(body)[:500]}"
     yield name
     control_plane.request("DELETE", f"/api/v1/namespaces/{name}")
+
+
+@pytest.fixture(scope="module")
+def operator_kubeconfig(control_plane: ControlPlane, kubectl: Kubectl, installed_crds: dict[str, Any]) -> Path:
+    kubectl("create", "namespace", LEASE_NS)  # may exist already
+    rbac = render(RELEASE, LEASE_NS, show_only=["templates/operator-rbac.yaml"])
+    kubectl("apply", "-f", "-", input=rbac, check=True)
+    return token_kubeconfig(
+        kubectl,
+        control_plane.url,
+        control_plane.ca_cert,
+        LEASE_NS,
+        service_account_names(RELEASE)["operator"],
+        control_plane.workdir / "operator-sa-nodes.kubeconfig",
+    )
+
+
+@pytest.fixture()
+def operator_log(control_plane: ControlPlane, request: pytest.FixtureRequest) -> Iterator[Path]:
+    path = control_plane.workdir / "logs" / f"operator-{request.node.name}.log"
+    yield path
+    if path.exists():
+        print("\n[operator] log tail:\n" + "\n".join(path.read_text().splitlines()[-12:]))

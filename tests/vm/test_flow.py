@@ -83,6 +83,10 @@ def test_fault_cases_keep_data_and_resume_io(flow: Flow) -> None:
         "planned-handover",
         "link-drop",
         "failback-link",
+        "api-partition",
+        "failback-api",
+        "agent-stopped",
+        "failback-agent",
         "standby-power-off",
         "optimized-power-off",
     ]

@@ -46,8 +46,11 @@ def target(
     gen: int = 1,
     pg: int | None = None,
     message: str = "",
+    fenced: bool = False,
 ) -> dict[str, Any]:
     entry: dict[str, Any] = {"node": node, "ready": ready, "observedGeneration": gen, "message": message}
+    if fenced:
+        entry["fenced"] = True
     if state is not None:
         entry["aluaState"] = state
     if devices is not None:

@@ -439,6 +439,51 @@ CASES = [
         ready=("False", "NodeDown"),
         degraded="True",
     ),
+    # --- fences the agents apply on their own (issue 14, H4) ---------------------------------------
+    Case(
+        "self-fenced-optimized-node-fails-over-at-once",
+        vg(
+            preferred="a",
+            assignments=STEADY,
+            targets=[
+                target("a", UN, pg=2, fenced=True, message="self-fenced: Lease not renewed"),
+                target("b", ANO, pg=3),
+            ],
+        ),
+        {"a": up(), "b": up()},
+        states={"a": UN, "b": AO},
+        optimized="b",
+        ready=("False", "WaitingForTarget"),
+        events=["Fenced", "FailedOver"],
+        failed_over_from="a",
+        message_has="agent fenced its node: self-fenced",
+    ),
+    Case(
+        "self-fence-acknowledged-stays-fenced-until-stable",
+        vg(
+            preferred="a",
+            assignments=[assign("a", UN, 2), assign("b", AO, 3)],
+            targets=[target("a", UN, pg=2), target("b", AO, pg=3)],
+            failed_over_from="a",
+        ),
+        {"a": up(since=3), "b": up()},
+        states={"a": UN, "b": AO},
+        optimized="b",
+        ready=("True", "TargetsReady"),
+        failed_over_from="a",
+        requeue_about=7.05,
+    ),
+    Case(
+        "disabled-optimized-node-is-fenced-and-blocks-promotion-until-it-applies-it",
+        vg(preferred="a", assignments=STEADY, targets=STEADY_TARGETS),
+        {"a": NodeHealth(alive=True, alive_since=ago(600), labels={"nearpath.io/target": "disabled"}), "b": up()},
+        states={"a": UN, "b": ANO},
+        optimized=None,
+        ready=("False", "WaitingForDemotion"),
+        events=["Fenced", "FailedOver"],
+        failed_over_from="a",
+        message_has="nearpath.io/target=disabled",
+    ),
     # --- deletion ---------------------------------------------------------------------------------
     Case(
         "deleting-removes-every-assignment",

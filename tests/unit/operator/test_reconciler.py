@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import time
 from datetime import timedelta
@@ -12,10 +13,11 @@ import pytest
 
 from nearpath.core.contract import FINALIZER
 from nearpath.core.contract import OPERATOR_FIELD_MANAGER as FIELD_MANAGER
-from nearpath.core.errors import Conflict
+from nearpath.core.errors import Conflict, Unavailable
 from nearpath.core.fake_kube import FakeKube
 from nearpath.operator.controller import Controller
 from nearpath.operator.decisions import Policy
+from nearpath.operator.health import LeaseTracker
 from nearpath.operator.metrics import OperatorMetrics
 from nearpath.operator.reconciler import Reconciler
 from nearpath.operator.settings import OperatorSettings
@@ -38,10 +40,25 @@ class Rig:
     def __init__(self) -> None:
         self.kube = FakeKube()
         self.metrics = OperatorMetrics()
-        self.reconciler = Reconciler(self.kube, POLICY, self.metrics)
+        self.mono = 0.0
+        self.reconciler = Reconciler(self.kube, POLICY, self.metrics, monotonic=lambda: self.mono)
         self.agents = FakeAgents(self.kube, ["a", "b"])
         self.agents.heartbeat()
         self.reconciler.observe_leases(self.kube.list_leases("nearpath-system"))
+
+    def poll_health(self, seconds: int) -> set[str]:
+        """The live agents renew and the operator lists the Leases once a second, for ``seconds``."""
+        changed: set[str] = set()
+        for _ in range(seconds):
+            self.mono += 1.0
+            self.agents.heartbeat()
+            changed |= self.reconciler.observe_leases(self.kube.list_leases("nearpath-system"))
+        return changed
+
+    def lose(self, node: str) -> set[str]:
+        """``node`` dies; the operator notices once its Lease ran out on the operator's clock."""
+        self.agents.kill(node)
+        return self.poll_health(12)  # Lease 10 s + grace 1 s
 
     def feed(self) -> None:
         for obj in self.kube.list_volume_groups():
@@ -98,9 +115,7 @@ def test_lease_loss_fails_over_with_event_and_metric() -> None:
     rig = Rig()
     rig.kube.create_volume_group(manifest())
     rig.settle()
-    rig.agents.kill("a")
-    rig.kube.expire_lease("nearpath-system", "nearpath-target-a")
-    assert rig.reconciler.observe_leases(rig.kube.list_leases("nearpath-system")) == {"a"}
+    assert rig.lose("a") == {"a"}
     assert rig.reconciler.keys_for_nodes({"a"}) == ["ns/vg1"]
     obj = rig.settle()
     assert obj["status"]["optimizedNode"] == "b"
@@ -117,13 +132,10 @@ def test_returning_node_is_fenced_then_fails_back() -> None:
     rig = Rig()
     rig.kube.create_volume_group(manifest())
     rig.settle()
-    rig.agents.kill("a")
-    rig.kube.expire_lease("nearpath-system", "nearpath-target-a")
-    rig.reconciler.observe_leases(rig.kube.list_leases("nearpath-system"))
+    rig.lose("a")
     rig.settle()
     rig.agents.revive("a")
-    rig.agents.heartbeat()
-    rig.reconciler.observe_leases(rig.kube.list_leases("nearpath-system"))
+    rig.poll_health(1)
     seen_optimized: list[list[str]] = []
     for _ in range(10):
         rig.feed()
@@ -205,9 +217,11 @@ def test_invalid_object_gets_a_condition() -> None:
 def test_controller_queue_and_health_loop_end_to_end() -> None:
     """Controller workers + health polling (what kopf feeds in production is fed by a watch thread here)."""
     kube = FakeKube()
-    agents = FakeAgents(kube, ["a", "b"])
-    settings = OperatorSettings(health_interval_seconds=0.05, workers=2, stabilization_window_seconds=0)
-    reconciler = Reconciler(kube, settings.policy(), OperatorMetrics())
+    agents = FakeAgents(kube, ["a", "b"], lease_seconds=1)
+    settings = OperatorSettings(
+        health_interval_seconds=0.05, lease_grace_seconds=0.2, workers=2, stabilization_window_seconds=0
+    )
+    reconciler = Reconciler(kube, settings.policy(), OperatorMetrics(), LeaseTracker(settings.health_timers()))
 
     async def scenario() -> None:
         controller = Controller(reconciler, kube, settings)
@@ -235,8 +249,7 @@ def test_controller_queue_and_health_loop_end_to_end() -> None:
         while not all_ready("a") and time.monotonic() < deadline:
             await pump(time.monotonic() + 0.1)
         assert all_ready("a")
-        agents.kill("a")
-        kube.expire_lease("nearpath-system", "nearpath-target-a")
+        agents.kill("a")  # its Lease runs out 1.2 s after the operator last saw it renewed
         deadline = time.monotonic() + 10
         while not all_ready("b") and time.monotonic() < deadline:
             await pump(time.monotonic() + 0.1)
@@ -247,3 +260,35 @@ def test_controller_queue_and_health_loop_end_to_end() -> None:
 
     asyncio.run(asyncio.wait_for(scenario(), timeout=60))
     assert sum(1 for e in kube.events if e["reason"] == "FailedOver") == 5
+
+
+def test_no_decision_before_the_first_successful_health_poll() -> None:
+    """While the Lease listing fails (API down at start), nothing is reconciled: deciding with no
+    health would fence every node."""
+    kube = FakeKube()
+    agents = FakeAgents(kube, ["a", "b"])
+    agents.heartbeat()
+    kube.create_volume_group(manifest())
+    for _ in range(5):
+        kube.fail_next("list_leases", Unavailable("API server down"))
+    settings = OperatorSettings(health_interval_seconds=0.05, workers=1)
+    reconciler = Reconciler(kube, settings.policy(), OperatorMetrics(), LeaseTracker(settings.health_timers()))
+
+    async def scenario() -> None:
+        controller = Controller(reconciler, kube, settings)
+        for obj in kube.list_volume_groups():
+            controller.observe(None, obj)
+        run = asyncio.create_task(controller.run())
+        await asyncio.sleep(0.15)  # three failed polls
+        assert kube.status_writes == []
+        deadline = time.monotonic() + 10
+        while not kube.status_writes and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        run.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await run
+
+    asyncio.run(scenario())
+    obj = kube.get_volume_group("ns", "vg1")
+    assert obj is not None
+    assert {a["aluaState"] for a in obj["status"]["assignments"]} <= {"active-non-optimized", "active-optimized"}

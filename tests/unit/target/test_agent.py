@@ -19,6 +19,7 @@ from nearpath.target.agent import TargetAgent
 from nearpath.target.confinement import PathPolicy
 from nearpath.target.desired import DeviceFacts
 from nearpath.target.fake_lio import FakeLio
+from nearpath.target.runtime import AgentRuntime
 from tests.unit.target.helpers import DEVICES, INITIATOR, NODE, PEER, PORTALS, SECRET, vg_obj
 
 ANY_PATH = PathPolicy(allowed_prefixes=("/",))
@@ -258,7 +259,10 @@ def test_lease_renewal(kube: FakeKube, agent: TargetAgent) -> None:
     assert lease["metadata"]["labels"] == {"nearpath.io/role": "target", "nearpath.io/node": NODE}
     kube.expire_lease("nearpath-system", lease_name(NODE))
     stop = threading.Event()
-    thread = threading.Thread(target=agent.heartbeat, args=(kube, "nearpath-system", 3, stop))
+    runtime = AgentRuntime(
+        agent, kube, stop, resync_seconds=5, lease_namespace="nearpath-system", lease_duration_seconds=3
+    )
+    thread = threading.Thread(target=runtime.heartbeat)
     thread.start()
     try:
         for _ in range(50):
@@ -277,11 +281,8 @@ def test_lease_renewal(kube: FakeKube, agent: TargetAgent) -> None:
 def test_run_loop_converges_and_stops(kube: FakeKube, agent: TargetAgent, lio: FakeLio) -> None:
     create(kube, vg_obj("g1"))
     stop = threading.Event()
-    thread = threading.Thread(
-        target=agent.run,
-        args=(kube, stop),
-        kwargs={"resync_seconds": 2, "lease_namespace": "ns", "lease_duration_seconds": 3},
-    )
+    runtime = AgentRuntime(agent, kube, stop, resync_seconds=2, lease_namespace="ns", lease_duration_seconds=3)
+    thread = threading.Thread(target=runtime.run)
     thread.start()
     try:
         for _ in range(100):

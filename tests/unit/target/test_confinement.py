@@ -20,6 +20,7 @@ import pytest
 from nearpath.target import devices
 from nearpath.target.agent import TargetAgent
 from nearpath.target.confinement import HostView, PathPolicy, devices_in_use
+from nearpath.target.desired import DeviceFacts
 from nearpath.target.fake_lio import FakeLio
 from tests.unit.target.helpers import NODE, PORTALS, vg_obj
 
@@ -100,9 +101,10 @@ def node(tmp_path: Path) -> Node:
 
 
 def _agent(lio: FakeLio, node: Node) -> TargetAgent:
-    return TargetAgent(
-        lio, NODE, PORTALS, prober=devices.probe, path_policy=node.policy, local_directory=str(node.volumes)
-    )
+    def probe(path: str) -> DeviceFacts:  # the mknod'ed nodes have no driver behind them: no read check
+        return devices.probe(path, read_check=lambda _path: True)
+
+    return TargetAgent(lio, NODE, PORTALS, prober=probe, path_policy=node.policy, local_directory=str(node.volumes))
 
 
 def _shared(path: str, namespace: str = "tenant", name: str = "evil") -> dict[str, Any]:

@@ -11,6 +11,14 @@ failback-target        the TPG is enabled again: I/O returns to the same-node pa
 planned-handover       spec.placement.preferredNode node-0 -> node-1 (demote, then promote).
 link-drop              AO = node-1. The consumer<->node-1 link silently drops every packet.
 failback-link          the link is restored: I/O returns to node-1's path.
+api-partition          AO = node-1. node-1 is cut from the API server only (nftables in its guest):
+                       its agent fences itself (LIO unavailable) before the operator promotes
+                       another node; at no moment do two nodes' LIOs hold active/optimized.
+failback-api           node-1 reaches the API again: fenced, stable, then optimized again.
+agent-stopped          AO = node-1. node-1's agent process is stopped (SIGSTOP): its fence watchdog
+                       fences LIO before the operator promotes another node.
+failback-agent         the agent continues (SIGCONT): it keeps the fence until the operator saw
+                       it, then node-1 is optimized again.
 standby-power-off      node-2 (non-optimized) is powered off hard.
 optimized-power-off    node-1 (AO) is powered off hard; the operator moves AO to a live node.
 failback-power-on      (with ``power_cycle``) node-1 and node-2 boot again, their agents rejoin;
@@ -181,6 +189,8 @@ def run_sequence(flow: Flow, *, power_cycle: bool, record: Callable[[CaseResult]
 
     record(measure(flow, "failback-link", restore, back_on_node_1))
     flow.wait_optimized("node-1")
+    api_partition(flow, record)
+    agent_stopped(flow, record)
 
     # power-offs: a standby node, then the optimized one
     def power_off(vm: VM) -> Callable[[], float]:
@@ -221,3 +231,76 @@ def run_sequence(flow: Flow, *, power_cycle: bool, record: Callable[[CaseResult]
     record(measure(flow, "failback-power-on", power_on, failed_back))
     flow.set_preferred_node("node-0")
     flow.wait_optimized("node-0", timeout=180)
+
+
+def api_partition(flow: Flow, record: Callable[[CaseResult], None]) -> None:
+    """The optimized node (node-1) loses the API server but nothing else (issue 14, H4)."""
+    consumer = flow.consumer_vm()
+
+    def cut() -> float:
+        t = consumer.uptime()
+        flow.cut_api("node-1")
+        return t
+
+    record(measure(flow, "api-partition", cut, lambda: _fenced_before_promotion(flow, "node-1")))
+
+    def restore() -> float:
+        t = consumer.uptime()
+        flow.restore_api("node-1")
+        return t
+
+    def failed_back() -> str:
+        flow.wait_optimized("node-1", timeout=180)
+        return ""
+
+    record(measure(flow, "failback-api", restore, failed_back))
+
+
+def agent_stopped(flow: Flow, record: Callable[[CaseResult], None]) -> None:
+    """The optimized node's agent process hangs (SIGSTOP): only its watchdog can fence (issue 14, H4)."""
+    consumer = flow.consumer_vm()
+    n1 = flow.node("node-1")
+
+    def stop() -> float:
+        t = consumer.uptime()
+        n1.vm.run(f"kill -STOP {n1.agent_pid}", check=True)
+        return t
+
+    def resume() -> float:
+        t = consumer.uptime()
+        n1.vm.run(f"kill -CONT {n1.agent_pid}", check=True)
+        return t
+
+    record(measure(flow, "agent-stopped", stop, lambda: _fenced_before_promotion(flow, "node-1")))
+
+    def failed_back() -> str:
+        flow.wait_optimized("node-1", timeout=180)
+        return ""
+
+    record(measure(flow, "failback-agent", resume, failed_back))
+
+
+def _fenced_before_promotion(flow: Flow, old: str) -> str:
+    """Watch every node's own LIO until another node is optimized and carries the I/O: ``old`` must be
+    fenced (unavailable) first, and at no moment may two LIOs hold active/optimized."""
+    nodes = [n.name for n in flow.nodes]
+    started = time.monotonic()
+    fenced_at = promoted_at = None
+    while time.monotonic() - started < HANG_SECONDS:
+        lio = {n: flow.lio_alua(n) for n in nodes}
+        optimized = [n for n, codes in lio.items() if 0 in codes]
+        if len(optimized) > 1:
+            raise FlowError(f"two nodes active/optimized in their LIO at once: {lio}")
+        now = time.monotonic() - started
+        if fenced_at is None and lio[old] and lio[old] <= {3}:
+            fenced_at = now
+        if optimized and optimized[0] != old:
+            promoted_at = promoted_at or now
+            if fenced_at is None:
+                raise FlowError(f"{optimized[0]} promoted while {old} was not fenced: {lio}")
+            if flow.io_on(optimized[0]):
+                return (
+                    f"{old} fenced {fenced_at:.1f}s after the fault; {optimized[0]} active/optimized in its LIO "
+                    f"{promoted_at:.1f}s after"
+                )
+    raise FlowError(f"no failover within {HANG_SECONDS:.0f}s ({old} fenced at {fenced_at})")

@@ -42,8 +42,10 @@ SHARED_DEVICE = "/dev/disk/by-id/virtio-npshared0"
 KUBELET_PLUGIN_DIR = "/var/lib/kubelet/plugins/kubernetes.io/csi"
 
 AGENT_LEASE_SECONDS = 5  # short enough to fail over quickly, long enough for a slow TCG guest
+AGENT_METRICS_PORT = 9810  # the chart's default; peers read each other's Lease renewal age there
 AGENT_ENV = {
     "NEARPATH_LOG_FORMAT": "text",
+    "NEARPATH_METRICS_PORT": str(AGENT_METRICS_PORT),
     "NEARPATH_LEASE_DURATION_SECONDS": str(AGENT_LEASE_SECONDS),
     "NEARPATH_RESYNC_SECONDS": "30",
     "NEARPATH_KUBECONFIG": GUEST_KUBECONFIG,
@@ -284,6 +286,27 @@ class Flow:
     def set_preferred_node(self, node: str) -> None:
         assert self.volume is not None
         self.kube.patch_volume_group(VOLUME_NS, self.volume.vg_name, {"spec": {"placement": {"preferredNode": node}}})
+
+    def cut_api(self, node: str) -> None:
+        """Drop ``node``'s traffic to and from the API server (nftables in its guest); peers, the
+        consumer and the harness still reach it."""
+        port = self.cp.port
+        script = (
+            "table inet npapi {\n"
+            f"  chain out {{ type filter hook output priority -10; policy accept; tcp dport {port} drop; }}\n"
+            f"  chain in {{ type filter hook input priority -10; policy accept; tcp sport {port} drop; }}\n"
+            "}\n"
+        )
+        self.node(node).vm.run(["nft", "-f", "-"], input=script, timeout=60, check=True)
+
+    def restore_api(self, node: str) -> None:
+        self.node(node).vm.run("nft delete table inet npapi 2>/dev/null || true", check=True)
+
+    def lio_alua(self, node: str) -> set[int]:
+        """ALUA state codes of nearpath's port groups in ``node``'s own LIO (configfs, not the status)."""
+        glob = "/sys/kernel/config/target/core/*/np_*/alua/np_pg*/alua_access_state"
+        out = self.node(node).vm.run(f"cat {glob} 2>/dev/null || true", timeout=30).stdout
+        return {int(v) for v in out.split() if v.strip().isdigit()}
 
     def alua_states(self) -> dict[str, str]:
         """node -> ALUA state its agent reports (ready targets only)."""
