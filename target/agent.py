@@ -61,8 +61,8 @@ from nearpath.target.desired import (
 from nearpath.target.fence import SelfFence, fence_lio
 from nearpath.target.lio import BackstoreState, LioEdge, TargetState
 from nearpath.target.metrics import TargetMetrics
-from nearpath.target.wipe import FULL_ZERO_LIMIT, WipeResult
 from nearpath.target.peers import UrlFor, peer_hosts
+from nearpath.target.wipe import FULL_ZERO_LIMIT, WipeResult
 
 log = logging.getLogger("nearpath.target.agent")
 

@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
-from tests.controlplane.chart import render, service_account_names, token_kubeconfig
+from tests.controlplane.chart import service_account_names, token_kubeconfig
 from tests.controlplane.cluster import ControlPlane
 from tests.controlplane.helpers import CRD_DIR, CRD_NAME, VG_CRD_FILE, load_crd
 from tests.controlplane.nodes import LEASE_NS, RELEASE
 from tests.fixtures.controlplane import Kubectl
+from tests.support.chart import render
 
 ESTABLISH_TIMEOUT_S = 60
 

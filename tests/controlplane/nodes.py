@@ -4,8 +4,6 @@ with its own API client, clock, metrics endpoint (its peers' witness channel) an
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,7 +16,7 @@ from nearpath.target.fake_lio import FakeLio
 from nearpath.target.fence import FenceTimers, SelfFence
 from nearpath.target.runtime import AgentRuntime
 from tests.controlplane.cluster import free_port
-from tests.controlplane.helpers import start_nearpath
+from tests.support.processes import Proc, start_nearpath
 
 LEASE_NS = "nearpath-system"
 RELEASE = "nearpath"
@@ -44,15 +42,14 @@ class SupervisedOperator:
         self.kubeconfig, self.log_path = kubeconfig, log_path
         self.exits: list[int] = []
         self._stop = threading.Event()
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: Proc | None = None
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._proc = start_nearpath(
-                ["operator", f"--kubeconfig={self.kubeconfig}", "--leader-election"], self.log_path, OPERATOR_ENV
-            )
-            code = self._proc.wait()
+            args = ["operator", f"--kubeconfig={self.kubeconfig}", "--leader-election"]
+            self._proc = start_nearpath("nearpath-operator", args, self.log_path, OPERATOR_ENV)
+            code = self._proc.popen.wait()
             if not self._stop.is_set():
                 self.exits.append(code)
                 self._stop.wait(1.0)
@@ -63,14 +60,8 @@ class SupervisedOperator:
 
     def __exit__(self, *_: object) -> None:
         self._stop.set()
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        if self._proc is not None:
+            self._proc.terminate(grace_s=30)
         self._thread.join(timeout=40)
 
 

@@ -23,9 +23,9 @@ import pytest
 
 from nearpath.core.kube import ClusterKube
 from tests.controlplane.cluster import ControlPlane
-from tests.controlplane.helpers import poll
 from tests.controlplane.nodes import AGENT_LEASE_S, DEVICE, LEASE_NS, AgentNode, SupervisedOperator
 from tests.fixtures.controlplane import Kubectl
+from tests.support.polling import WaitTimeout, wait_for
 
 pytestmark = pytest.mark.controlplane
 
@@ -68,7 +68,9 @@ def wait_ready(kube: ClusterKube, namespace: str, name: str, log: Path, timeout:
             found.append(obj)
         return obj is not None
 
-    if not poll(check, timeout, 0.2):
+    try:
+        wait_for(f"{namespace}/{name} Ready on its preferred node", check, timeout, 0.2)
+    except WaitTimeout:
         obj = kube.get_volume_group(namespace, name) or {}
         tail = "\n".join(log.read_text().splitlines()[-20:]) if log.exists() else ""
         pytest.fail(f"{namespace}/{name} not Ready in {timeout}s: {json.dumps(obj.get('status'))[:1500]}\n{tail}")
@@ -170,12 +172,12 @@ def test_skewed_agent_clock_neither_fences_nor_delays(
                 status = (admin.get_volume_group(namespace, "vg-skew") or {}).get("status") or {}
                 return status.get("optimizedNode") == "skew-1"
 
-            assert poll(moved, 60, 0.2), "no failover"
+            wait_for("failover to skew-1", moved, 60, 0.2)
             took = time.monotonic() - died
             print(f"\n[skew {skews}] failover {took:.1f}s after the optimized agent stopped (Lease {AGENT_LEASE_S}s)")
             # a renewTime-based expiry with the optimized clock 30 s ahead would take > 30 s
             assert took < 20, f"detection took {took:.1f}s: the skewed renewTime was trusted"
-            assert poll(lambda: set(standby.alua().values()) == {0}, 30, 0.2)  # active/optimized in its LIO
+            wait_for("skew-1 active/optimized in its LIO", lambda: set(standby.alua().values()) == {0}, 30, 0.2)
         finally:
             optimized.kill()
             standby.kill()

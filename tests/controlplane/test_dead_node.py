@@ -22,7 +22,7 @@ from nearpath.csi.proto import csi_pb2
 from nearpath.csi.settings import CsiSettings
 from tests.controlplane.cluster import ControlPlane
 from tests.controlplane.nodes import AgentNode, SupervisedOperator
-from tests.unit.csi.conftest import FakeContext, mount_cap
+from tests.unit.csi.helpers import FakeContext, mount_cap
 
 pytestmark = pytest.mark.controlplane
 

@@ -21,7 +21,7 @@ from nearpath.operator.health import LeaseTracker
 from nearpath.operator.metrics import OperatorMetrics
 from nearpath.operator.reconciler import Reconciler
 from tests.support.agents import FakeAgents
-from tests.unit.csi.conftest import Aborted, FakeContext, mount_cap
+from tests.unit.csi.helpers import Aborted, FakeContext, mount_cap
 
 pytestmark = pytest.mark.unit
 
