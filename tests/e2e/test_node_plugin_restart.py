@@ -29,7 +29,7 @@ from tests.e2e.test_volume_lifecycle import (
 )
 from tests.support.polling import wait_for
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.full]
 
 
 def map_leftovers(cluster: Cluster, wwids: set[str]) -> list[str]:
