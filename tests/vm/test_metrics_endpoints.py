@@ -23,7 +23,7 @@ from tests.metrics_contract import FAMILIES, families
 from tests.vm import target_helpers as th
 from tests.vm.harness import VM
 
-pytestmark = pytest.mark.vm
+pytestmark = [pytest.mark.vm, pytest.mark.full]  # 2 VMs, ~3.5 min under TCG: make test-all
 
 TARGET_PORT, NODE_PORT = 9810, 9811
 STAGING = "/mnt/np-stage"

@@ -14,7 +14,7 @@ import pytest
 from tests.fixtures.vm import ClusterFactory
 from tests.vm.harness import VM
 
-pytestmark = pytest.mark.vm
+pytestmark = [pytest.mark.vm, pytest.mark.full]  # long (7 min under TCG): make test-all
 
 MODPROBE_BLOCK = "/etc/modprobe.d/np-preflight-test.conf"
 
