@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.bench import failover_plot
 from tests.fixtures.controlplane import ensure_binaries
 from tests.support.cache import cache_bin_dir
 from tests.vm import harness
@@ -91,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, default=Path("bench-results/failover.json"), help="where to write JSON")
     parser.add_argument(
+        "--plots", type=Path, default=Path("bench-results"), help="where to draw failover-<case>.png (first run)"
+    )
+    parser.add_argument(
         "--node-env",
         action="append",
         default=[],
@@ -141,6 +145,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.json.write_text(json.dumps(report, indent=1) + "\n")
     print(f"\nwritten to {args.json}")
+    for row in rows.values():
+        first = next((s for s in row.samples if s.timeline is not None), None)
+        if first is not None and first.timeline is not None:
+            png = args.plots / f"failover-{row.case}.png"
+            failover_plot.draw(row.case, first.timeline, png, pause_s=first.pause_s, errors=first.errors)
+            print(f"drew {png}")
     bad = [r for r in summary if r["errors"] or r["mismatches"]]
     return 1 if bad else 0
 

@@ -36,11 +36,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from tests.support.polling import wait_for
 from tests.vm import storage
+from tests.vm.flow import timeline
 from tests.vm.flow.stack import Flow, FlowError
 from tests.vm.harness import VM
 
@@ -63,9 +64,11 @@ class CaseResult:
     verified_blocks: int
     gap_offset_s: float  # when the longest gap started, relative to the fault
     notes: str = ""
+    timeline: timeline.Timeline | None = field(default=None, compare=False, repr=False)
+    """Every write's completion around the fault (for the benchmark's pictures; not in JSON)."""
 
     def to_json(self) -> dict[str, object]:
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "timeline"}
 
 
 class Workload:
@@ -109,6 +112,7 @@ def measure(flow: Flow, name: str, inject: Callable[[], float], settle: Callable
     finally:
         _all, summary, log = work.stop()
     stats = storage.analyse_writer_log(log, since=t_fault)
+    kernel_log = vm.run("dmesg", timeout=60).stdout
     return CaseResult(
         case=name,
         pause_s=round(stats.max_gap, 3),
@@ -119,6 +123,7 @@ def measure(flow: Flow, name: str, inject: Callable[[], float], settle: Callable
         verified_blocks=int(summary["verified_blocks"]),
         gap_offset_s=round(stats.max_gap_at - t_fault, 3),
         notes="; ".join(filter(None, [notes, *[str(x) for x in summary.get("mismatch_examples") or []][:3]])),
+        timeline=timeline.parse(log, t_fault, kernel_log),
     )
 
 
