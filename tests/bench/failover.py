@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.bench import failover_plot
 from tests.fixtures.controlplane import ensure_binaries
+from tests.support import failover_plot
 from tests.support.cache import cache_bin_dir
 from tests.vm import harness
 from tests.vm.flow import cases, stack

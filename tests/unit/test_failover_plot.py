@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bench.failover_plot import draw
+from tests.support.failover_plot import draw
 from tests.vm.flow.timeline import parse
 
 pytestmark = pytest.mark.unit
