@@ -17,15 +17,14 @@ from typing import Any
 import pytest
 
 from nearpath.core import identifiers as ids
-from tests.e2e.cluster import Cluster, E2EError, sc_parameters
+from tests.e2e.cluster import Cluster, E2EError
 from tests.e2e.test_volume_lifecycle import (
-    WRITER,
-    _image,
     _pod_ready,
     find_volume_group,
     lio_leftovers,
     session_leftovers,
     ticks,
+    writer_objects,
 )
 from tests.support.polling import wait_for
 
@@ -47,57 +46,13 @@ def map_leftovers(cluster: Cluster, wwids: set[str]) -> list[str]:
     return found
 
 
-def _objects(cluster: Cluster, sc_name: str, pvc_name: str, pod_name: str) -> list[dict[str, Any]]:
-    ns = cluster.namespace
-    driver = cluster.get("csidrivers.storage.k8s.io", "-l", "app.kubernetes.io/name=nearpath")["items"][0]
-    return [
-        {
-            "apiVersion": "storage.k8s.io/v1",
-            "kind": "StorageClass",
-            "metadata": {"name": sc_name},
-            "provisioner": driver["metadata"]["name"],
-            "volumeBindingMode": "WaitForFirstConsumer",
-            "reclaimPolicy": "Delete",
-            "parameters": {**sc_parameters(), "csi.storage.k8s.io/fstype": "ext4"},
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {"name": pvc_name, "namespace": ns},
-            "spec": {
-                "accessModes": ["ReadWriteOnce"],
-                "storageClassName": sc_name,
-                "resources": {"requests": {"storage": "1Gi"}},
-            },
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": pod_name, "namespace": ns},
-            "spec": {
-                "terminationGracePeriodSeconds": 5,
-                "containers": [
-                    {
-                        "name": "writer",
-                        "image": _image(),
-                        "imagePullPolicy": "IfNotPresent",
-                        "command": ["python", "-u", "-c", WRITER],
-                        "volumeMounts": [{"name": "data", "mountPath": "/data"}],
-                    }
-                ],
-                "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": pvc_name}}],
-            },
-        },
-    ]
-
-
 def test_node_plugin_restart_keeps_io_and_unstages_cleanly(installed: Cluster) -> None:
     cluster = installed
     ns = cluster.namespace
     run = secrets.token_hex(3)
     sc_name, pvc_name, pod_name = f"nearpath-e2e-r-{run}", f"e2e-r-{run}", f"e2e-r-writer-{run}"
     report: dict[str, Any] = {}
-    for obj in _objects(cluster, sc_name, pvc_name, pod_name):
+    for obj in writer_objects(cluster, sc_name, pvc_name, pod_name):
         cluster.apply(obj)
     try:
         t0 = time.monotonic()

@@ -161,29 +161,21 @@ def disable_tpgs_on(cluster: Cluster, node: str, iqn: str) -> None:
         cluster.kubectl("-n", cluster.namespace, "delete", "pod", name, "--wait=false", check=False)
 
 
-def test_volume_survives_losing_its_own_node_target(installed: Cluster) -> None:
-    cluster = installed
+def writer_objects(cluster: Cluster, sc_name: str, pvc_name: str, pod_name: str) -> list[dict[str, Any]]:
+    """A WaitForFirstConsumer ext4 StorageClass (expandable), a 1 Gi claim and a pod running WRITER on it."""
     ns = cluster.namespace
-    run = secrets.token_hex(3)
-    sc_name, pvc_name, pod_name = f"nearpath-e2e-{run}", f"e2e-{run}", f"e2e-writer-{run}"
-    report: dict[str, Any] = {}
-    disabled_node: str | None = None
-
-    cluster.apply(
+    driver = cluster.get("csidrivers.storage.k8s.io", "-l", "app.kubernetes.io/name=nearpath")["items"][0]
+    return [
         {
             "apiVersion": "storage.k8s.io/v1",
             "kind": "StorageClass",
             "metadata": {"name": sc_name},
-            "provisioner": cluster.get("csidrivers.storage.k8s.io", "-l", "app.kubernetes.io/name=nearpath")["items"][
-                0
-            ]["metadata"]["name"],
+            "provisioner": driver["metadata"]["name"],
             "volumeBindingMode": "WaitForFirstConsumer",
             "allowVolumeExpansion": True,
             "reclaimPolicy": "Delete",
             "parameters": {**sc_parameters(), "csi.storage.k8s.io/fstype": "ext4"},
-        }
-    )
-    cluster.apply(
+        },
         {
             "apiVersion": "v1",
             "kind": "PersistentVolumeClaim",
@@ -193,9 +185,7 @@ def test_volume_survives_losing_its_own_node_target(installed: Cluster) -> None:
                 "storageClassName": sc_name,
                 "resources": {"requests": {"storage": "1Gi"}},
             },
-        }
-    )
-    cluster.apply(
+        },
         {
             "apiVersion": "v1",
             "kind": "Pod",
@@ -213,8 +203,20 @@ def test_volume_survives_losing_its_own_node_target(installed: Cluster) -> None:
                 ],
                 "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": pvc_name}}],
             },
-        }
-    )
+        },
+    ]
+
+
+def test_volume_survives_losing_its_own_node_target(installed: Cluster) -> None:
+    cluster = installed
+    ns = cluster.namespace
+    run = secrets.token_hex(3)
+    sc_name, pvc_name, pod_name = f"nearpath-e2e-{run}", f"e2e-{run}", f"e2e-writer-{run}"
+    report: dict[str, Any] = {}
+    disabled_node: str | None = None
+
+    for obj in writer_objects(cluster, sc_name, pvc_name, pod_name):
+        cluster.apply(obj)
     try:
         # ---- provisioned, attached, mounted, writing ---------------------------------------
         t0 = time.monotonic()
